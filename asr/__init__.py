@@ -1,0 +1,17 @@
+"""A small speech recognition toolkit: log-mel -> conv subsampling -> transformer -> CTC.
+
+    from asr import load_model
+    print(load_model("exp/demo/model.pt").transcribe("a.flac").text)
+"""
+
+__version__ = "0.1.0"
+
+
+def load_model(path, device: str = "cpu"):
+    """See :func:`asr.inference.load_model` (imported lazily: ``import asr`` stays cheap)."""
+    from asr.inference import load_model as _load
+
+    return _load(path, device)
+
+
+__all__ = ["load_model", "__version__"]

@@ -1,0 +1,73 @@
+"""Self-describing checkpoints: weights plus the recipe, the tokenizer and (as buffers)
+the feature statistics. Every load uses ``torch.load(..., weights_only=True)``: a file
+that would need to run code to load is refused.
+
+Two kinds of file load the same way: Lightning training checkpoints (``*.ckpt``, with an
+``"asr"`` entry and ``model.``-prefixed weights) and exported models (``model.pt``).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+
+from asr.config import RecipeConfig, recipe_from_dict, recipe_to_dict
+from asr.io import atomic_write
+from asr.tokenizer import Tokenizer
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, corrupt, unsafe or not one of ours."""
+
+
+def checkpoint_meta(recipe: RecipeConfig, tokenizer: Tokenizer) -> dict:
+    return {"format_version": FORMAT_VERSION, "config": recipe_to_dict(recipe), "tokenizer": tokenizer.model_proto}
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Safely load a checkpoint file -> its dict, or raise :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "unsafe content"
+        raise CheckpointError(f"{path}: refused, not a plain-weights checkpoint ({first})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict) or "asr" not in data and "config" not in data:
+        raise CheckpointError(f"{path}: not an asr checkpoint (no config or tokenizer inside)")
+    return data
+
+
+def export_model(checkpoint_path: str | Path, out_path: str | Path) -> Path:
+    """Lightning checkpoint -> compact inference file (config, tokenizer, weights)."""
+    data = read_checkpoint(checkpoint_path)
+    meta = data["asr"]
+    state = {k.removeprefix("model."): v for k, v in data["state_dict"].items() if k.startswith("model.")}
+    exported = {**meta, "state_dict": state}
+    return atomic_write(out_path, lambda tmp: torch.save(exported, tmp))
+
+
+def load_parts(path: str | Path):
+    """-> (recipe, tokenizer, CTCModel in eval mode) from either kind of checkpoint."""
+    from asr.model import CTCModel
+
+    data = read_checkpoint(path)
+    meta = data.get("asr", data)
+    try:
+        recipe = recipe_from_dict(meta["config"])
+        tokenizer = Tokenizer(meta["tokenizer"])
+        state = data["state_dict"]
+        if "asr" in data:  # Lightning checkpoint
+            state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+        model = CTCModel(recipe.model, recipe.features, recipe.specaug, tokenizer.vocab_size)
+        model.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError, TypeError) as err:
+        raise CheckpointError(f"{path}: incomplete or mismatched checkpoint ({str(err).splitlines()[0]})") from None
+    return recipe, tokenizer, model.eval()

@@ -1,0 +1,253 @@
+"""Typed, frozen configuration for every component, and the recipe that composes them.
+
+A recipe is a YAML file whose top-level sections map onto the dataclasses below. Unknown
+keys are errors that name the key; ``section.field=value`` overrides from the command
+line reach every field (values are parsed as YAML, so ``3``, ``1e-3``, ``true`` and
+``[1, 2]`` keep their types). The ``trainer`` section is passed to ``lightning.Trainer``
+and is checked against its signature.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe or override that cannot be applied (unknown key, wrong type)."""
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """Where the corpus lives and, for the synthesized corpus, how to make it."""
+
+    kind: str = "espeak"  # "espeak" (generated here) or "librispeech" (downloaded)
+    root: str = "data/espeak"  # folder holding one sub-folder per split, LibriSpeech layout
+    train_splits: tuple[str, ...] = ("train",)
+    dev_splits: tuple[str, ...] = ("dev",)
+    test_splits: tuple[str, ...] = ("test",)
+    # espeak-ng synthesis only:
+    seed: int = 0
+    train_sentences: int = 3000  # distinct sentences in each split
+    dev_sentences: int = 200
+    test_sentences: int = 300
+    train_voices: int = 4  # voices speaking each training sentence
+    workers: int = 0  # 0 = one per CPU core
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """80-dim log-mel filterbank on 16 kHz audio; 10 ms hop, 25 ms window."""
+
+    sample_rate: int = 16000
+    n_fft: int = 400  # 25 ms window
+    hop_length: int = 160  # 10 ms hop: 100 frames per second
+    n_mels: int = 80
+
+
+@dataclass(frozen=True)
+class SpecAugmentConfig:
+    """Masks applied to normalized features during training only."""
+
+    freq_masks: int = 2
+    freq_width: int = 15  # max mel bins per mask
+    time_masks: int = 2
+    time_width: float = 0.05  # max fraction of the utterance per mask
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Batching and loading."""
+
+    max_batch_seconds: float = 200.0  # padded audio seconds per batch (bucketing keeps padding small)
+    max_duration: float = 20.0  # longer training utterances are skipped (and reported)
+    buckets: int = 30
+    num_workers: int = 1
+    speed_perturb: tuple[float, ...] = ()  # e.g. [0.9, 1.0, 1.1]; empty = off
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """sentencepiece model trained on the training transcripts."""
+
+    kind: str = "bpe"  # "bpe", "unigram" or "char"
+    vocab_size: int = 256
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Convolutional subsampling (4x) + pre-norm transformer encoder + linear CTC head."""
+
+    d_model: int = 192
+    n_heads: int = 4
+    n_layers: int = 6
+    ff_dim: int = 768
+    dropout: float = 0.1
+    subsampling_channels: int = 64
+    # Dynamic chunk training (one model for full-context and streaming use): with this
+    # probability a training batch limits attention to random chunks of 1..max_chunk_frames
+    # output frames (40 ms each) seeing 0..max_left_chunks chunks of left context.
+    chunk_train_prob: float = 0.0
+    max_chunk_frames: int = 25
+    max_left_chunks: int = 8
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW with linear warm-up then cosine decay to ``final_lr_ratio * lr``."""
+
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_steps: int = 500
+    final_lr_ratio: float = 0.02
+    grad_clip: float = 5.0
+
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    """Everything one training run needs."""
+
+    name: str = "demo"
+    exp_dir: str = "exp/demo"
+    seed: int = 1234
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    specaug: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: Mapping[str, Any] = field(default_factory=dict)  # lightning.Trainer keyword arguments
+
+    @property
+    def exp_path(self) -> Path:
+        return Path(self.exp_dir)
+
+
+def _coerce(value: Any, annotation: str, key: str) -> Any:
+    """Convert a YAML value to the field's declared type, or raise naming the key."""
+    if annotation.startswith("tuple"):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}' expects a list, got {value!r}")
+        return tuple(value)
+    kinds = {"int": int, "float": (int, float), "str": str, "bool": bool}
+    expected = kinds.get(annotation)
+    if expected is not None:
+        ok = isinstance(value, expected) and not (annotation in ("int", "float") and isinstance(value, bool))
+        if not ok:
+            raise ConfigError(f"config key '{key}' expects {annotation}, got {value!r}")
+        return float(value) if annotation == "float" else value
+    return value
+
+
+def _build(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"config key '{prefix.rstrip('.')}' expects a mapping, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(f"unknown config key '{prefix}{key}'")
+        annotation = str(fields[key].type)
+        sub = _SECTIONS.get(key) if cls is RecipeConfig else None
+        if sub is not None:
+            kwargs[key] = _build(sub, value, f"{prefix}{key}.")
+        elif key == "trainer":
+            kwargs[key] = _check_trainer_args(value)
+        else:
+            kwargs[key] = _coerce(value, annotation, prefix + key)
+    return cls(**kwargs)
+
+
+_SECTIONS: dict[str, type] = {
+    "corpus": CorpusConfig,
+    "features": FeatureConfig,
+    "specaug": SpecAugmentConfig,
+    "data": DataConfig,
+    "tokenizer": TokenizerConfig,
+    "model": ModelConfig,
+    "optim": OptimConfig,
+}
+
+
+def _check_trainer_args(values: Any) -> dict[str, Any]:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"config key 'trainer' expects a mapping, got {values!r}")
+    from lightning import Trainer  # imported here: config parsing must not pay for lightning otherwise
+
+    allowed = set(inspect.signature(Trainer.__init__).parameters) - {"self", "callbacks", "logger"}
+    for key in values:
+        if key not in allowed:
+            raise ConfigError(f"unknown config key 'trainer.{key}' (not a lightning.Trainer argument)")
+    return dict(values)
+
+
+def _set_path(tree: dict, dotted: str, value: Any) -> None:
+    node = tree
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"config key '{dotted}': '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
+    """``["model.d_model=256", "trainer.max_epochs=3"]`` -> nested dict."""
+    tree: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not of the form key=value")
+        key, raw = item.split("=", 1)
+        _set_path(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+    return tree
+
+
+def _merge(base: dict, extra: Mapping) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def recipe_from_dict(values: Mapping[str, Any]) -> RecipeConfig:
+    return _build(RecipeConfig, values, "")
+
+
+def recipe_to_dict(recipe: RecipeConfig) -> dict[str, Any]:
+    """Plain nested dict (lists, not tuples) that round-trips through YAML and torch.save."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, (tuple, list)):
+            return [plain(v) for v in value]
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(recipe))
+
+
+def load_recipe(path: str | Path | None, overrides: Sequence[str] = ()) -> RecipeConfig:
+    """Read a YAML recipe (or the defaults when ``path`` is None) and apply overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except OSError as err:
+            raise ConfigError(f"cannot read recipe {path}: {err.strerror}") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"recipe {path} is not valid YAML: {err}") from None
+        values = loaded or {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"recipe {path} must be a mapping of sections")
+    return recipe_from_dict(_merge(values, parse_overrides(overrides)))

@@ -1,0 +1,76 @@
+"""Typed batches and the dataset that yields their pieces."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+import torchaudio.functional as AF
+from torch.utils.data import Dataset
+
+from asr.audio import read_audio
+from asr.data.manifest import Entry
+from asr.tokenizer import Tokenizer
+
+
+@dataclass(frozen=True)
+class Batch:
+    waves: torch.Tensor  # (B, N) float32, zero-padded
+    wave_lengths: torch.Tensor  # (B,) samples
+    tokens: torch.Tensor  # (B, U) int64, zero-padded
+    token_lengths: torch.Tensor  # (B,)
+    ids: tuple[str, ...]
+    texts: tuple[str, ...]
+
+    def to(self, device: torch.device | str) -> "Batch":
+        return Batch(
+            self.waves.to(device),
+            self.wave_lengths.to(device),
+            self.tokens.to(device),
+            self.token_lengths.to(device),
+            self.ids,
+            self.texts,
+        )
+
+    @property
+    def seconds(self) -> float:
+        return float(self.wave_lengths.sum()) / 16000
+
+
+def pad_1d(items: list[torch.Tensor], dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """list of (N_i,) -> (B, max N) zero-padded, (B,) lengths"""
+    lengths = torch.tensor([len(x) for x in items], dtype=torch.long)
+    out = torch.zeros(len(items), int(lengths.max()) if items else 0, dtype=dtype)
+    for i, x in enumerate(items):
+        out[i, : len(x)] = x
+    return out, lengths
+
+
+class UtteranceDataset(Dataset):
+    """Manifest entries -> (id, wave (N,), token ids (U,), text); optional speed perturbation."""
+
+    def __init__(self, entries: list[Entry], tokenizer: Tokenizer, speed_perturb: tuple[float, ...] = ()):
+        self.entries = entries
+        self.tokenizer = tokenizer
+        self.speed_perturb = speed_perturb
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int):
+        entry = self.entries[index]
+        wave = read_audio(entry.audio)
+        if self.speed_perturb:
+            factor = random.choice(self.speed_perturb)
+            if factor != 1.0:  # faster speech = fewer samples at the same rate
+                wave = AF.resample(wave, int(round(16000 * factor)), 16000)
+        tokens = torch.tensor(self.tokenizer.encode(entry.text), dtype=torch.long)
+        return entry.id, wave, tokens, entry.text
+
+
+def collate(items) -> Batch:
+    ids, waves, tokens, texts = zip(*items)
+    waves, wave_lengths = pad_1d(list(waves), torch.float32)
+    tokens, token_lengths = pad_1d(list(tokens), torch.long)
+    return Batch(waves, wave_lengths, tokens, token_lengths, tuple(ids), tuple(texts))

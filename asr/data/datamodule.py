@@ -1,0 +1,84 @@
+"""LightningDataModule: filtered training utterances in duration buckets, sharded per rank."""
+
+from __future__ import annotations
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from asr.config import RecipeConfig
+from asr.data.batch import UtteranceDataset, collate
+from asr.data.manifest import Entry
+from asr.data.sampler import DurationBatchSampler
+from asr.features import LogMel
+from asr.model.subsampling import Conv2dSubsampling4
+from asr.tokenizer import Tokenizer
+
+MAX_IDS_SHOWN = 10
+
+
+def ctc_frames_needed(tokens: list[int]) -> int:
+    """CTC needs one frame per token plus a blank between each pair of equal neighbours."""
+    return len(tokens) + sum(a == b for a, b in zip(tokens, tokens[1:]))
+
+
+def filter_entries(entries: list[Entry], recipe: RecipeConfig, tokenizer: Tokenizer) -> tuple[list[Entry], list[str]]:
+    """Drop utterances that cannot train -> (kept, one report line per reason)."""
+    import torch
+
+    logmel = LogMel(recipe.features)
+    reasons: dict[str, list[str]] = {}
+    kept = []
+    for e in entries:
+        if not e.text:
+            reasons.setdefault("empty transcript", []).append(e.id)
+            continue
+        if e.duration > recipe.data.max_duration:
+            reasons.setdefault(f"longer than data.max_duration={recipe.data.max_duration}s", []).append(e.id)
+            continue
+        samples = torch.tensor([int(e.duration * recipe.features.sample_rate)])
+        frames = int(Conv2dSubsampling4.output_lengths(logmel.num_frames(samples))[0])
+        if frames < ctc_frames_needed(tokenizer.encode(e.text)):
+            reasons.setdefault("too short for its transcript under CTC", []).append(e.id)
+            continue
+        kept.append(e)
+    report = []
+    for reason, ids in reasons.items():
+        shown = ", ".join(ids[:MAX_IDS_SHOWN]) + (" ..." if len(ids) > MAX_IDS_SHOWN else "")
+        report.append(f"skipped {len(ids)} utterances ({reason}): {shown}")
+    return kept, report
+
+
+class ASRDataModule(L.LightningDataModule):
+    def __init__(self, recipe: RecipeConfig, tokenizer: Tokenizer, train: list[Entry], dev: list[Entry]):
+        super().__init__()
+        self.recipe = recipe
+        self.tokenizer = tokenizer
+        self.train_entries, self.report = filter_entries(train, recipe, tokenizer)
+        self.dev_entries = dev
+
+    def _loader(self, entries: list[Entry], train: bool) -> DataLoader:
+        cfg = self.recipe.data
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        sampler = DurationBatchSampler(
+            [e.duration for e in entries],
+            cfg.max_batch_seconds,
+            buckets=cfg.buckets if train else 1,
+            shuffle=train,
+            seed=self.recipe.seed,
+            rank=rank,
+            world_size=world,
+        )
+        dataset = UtteranceDataset(entries, self.tokenizer, cfg.speed_perturb if train else ())
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=cfg.num_workers,
+            persistent_workers=cfg.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_entries, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.dev_entries, train=False)
