@@ -38,6 +38,10 @@ class CorpusConfig:
     test_sentences: int = 300
     train_voices: int = 4  # voices speaking each training sentence
     workers: int = 0  # 0 = one per CPU core
+    # downloaded corpora (librispeech) only:
+    url: str = "https://www.openslr.org/resources/12/"  # base URL of the archives; point it at a mirror
+    md5_file: str = ""  # md5sum.txt-format table replacing the published checksums (private mirrors, tests)
+    keep_archives: bool = False  # keep <root>/archives/*.tar.gz after extraction (LibriSpeech: ~60 GB)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,10 @@ class ModelConfig:
     ff_dim: int = 768
     dropout: float = 0.1
     subsampling_channels: int = 64
+    # Causal depthwise convolution module in every layer (Conformer-style, 0 = off). It
+    # gives attention a local bias that speeds up learning on small data; causal, so
+    # chunked streaming stays exact with a cache of the last conv_kernel - 1 frames.
+    conv_kernel: int = 0
     # Dynamic chunk training (one model for full-context and streaming use): with this
     # probability a training batch limits attention to random chunks of 1..max_chunk_frames
     # output frames (40 ms each) seeing 0..max_left_chunks chunks of left context.
@@ -136,6 +144,11 @@ def _coerce(value: Any, annotation: str, key: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{key}' expects a list, got {value!r}")
         return tuple(value)
+    if annotation == "float" and isinstance(value, str):
+        try:  # YAML reads 1e-3 (no dot) as a string
+            value = float(value)
+        except ValueError:
+            pass
     kinds = {"int": int, "float": (int, float), "str": str, "bool": bool}
     expected = kinds.get(annotation)
     if expected is not None:

@@ -69,7 +69,11 @@ def prepare(recipe: RecipeConfig) -> Prepared:
         from asr.data.espeak import generate_corpus
 
         generate_corpus(corpus)
-    elif corpus.kind != "librispeech":
+    elif corpus.kind == "librispeech":
+        from asr.data.librispeech import fetch_corpus
+
+        fetch_corpus(corpus)  # downloads only the subsets not under corpus.root yet
+    else:
         raise ValueError(f"corpus.kind must be 'espeak' or 'librispeech', not {corpus.kind!r}")
 
     def gather(splits):

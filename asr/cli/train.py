@@ -25,6 +25,9 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True, help="recipe YAML")
     parser.add_argument("--resume", type=Path, default=None, help="Lightning checkpoint to resume from")
+    parser.add_argument(
+        "--curve", action="store_true", help="also score the first test split at every validation (learning curves)"
+    )
     parser.add_argument("overrides", nargs="*", help="section.key=value overrides")
     return parser.parse_args(argv)
 
@@ -38,7 +41,7 @@ def write_references(recipe, test: dict) -> None:
         atomic_write_text(recipe.exp_path / f"{split}.list", "".join(f"{e.audio}\n" for e in entries))
 
 
-def build_trainer(recipe):
+def build_trainer(recipe, extra_callbacks=()):
     import lightning as L
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
@@ -53,7 +56,8 @@ def build_trainer(recipe):
     )
     kwargs = {**DEFAULT_TRAINER, "gradient_clip_val": recipe.optim.grad_clip, **recipe.trainer}
     logger = CSVLogger(recipe.exp_path, name="logs")
-    return L.Trainer(callbacks=[checkpoints, LearningRateMonitor("step")], logger=logger, **kwargs), checkpoints
+    callbacks = [checkpoints, LearningRateMonitor("step"), *extra_callbacks]
+    return L.Trainer(callbacks=callbacks, logger=logger, **kwargs), checkpoints
 
 
 def main(argv=None) -> int:
@@ -67,6 +71,7 @@ def main(argv=None) -> int:
     import lightning as L
     import torch
 
+    from asr.callbacks import TestWER, WallClock
     from asr.checkpoint import export_model
     from asr.data.datamodule import ASRDataModule
     from asr.lightning_module import ASRModule
@@ -86,7 +91,11 @@ def main(argv=None) -> int:
     hours = sum(e.duration for e in datamodule.train_entries) / 3600
     print(f"model: {params / 1e6:.2f}M parameters, vocabulary {data.tokenizer.vocab_size}; training on {hours:.2f} h")
     torch.set_float32_matmul_precision("high")
-    trainer, checkpoints = build_trainer(recipe)
+    clock = WallClock()
+    callbacks = [clock]
+    if args.curve:
+        callbacks.append(TestWER(next(iter(data.test.values())), clock))
+    trainer, checkpoints = build_trainer(recipe, callbacks)
     trainer.fit(module, datamodule=datamodule, ckpt_path=args.resume)
 
     if trainer.global_rank == 0:

@@ -1,14 +1,32 @@
-"""Transcribe audio files with a trained model and, given references, score WER.
+"""Transcribe audio with a trained model: files, folders, lists, manifests or live input.
 
     python transcribe.py --model exp/demo/model.pt [--ref test.ref] [--report wer.json] AUDIO...
+    arecord -f S16_LE -r 16000 | python transcribe.py --model exp/demo/model.pt --raw-rate 16000 -
 
-Prints ``id<TAB>text`` per file (id = file name without extension). AUDIO may be files
-of any format soundfile reads (resampled to 16 kHz, downmixed to mono), folders (searched
-recursively for audio files) or ``@LIST`` files naming one path per line. A file that
-cannot be read gets one ``error:`` line on stderr naming it; the others are still
-transcribed, and the exit status is 1. With ``--ref`` (Kaldi ``text`` format), WER is
-computed after the normalization of ``asr.text`` (upper-case, letters and inner
-apostrophes only) on both sides; a file that failed counts as an empty hypothesis.
+Prints ``id<TAB>text`` per input (id = file name without extension, a manifest's "id", or
+``stdin``). AUDIO may be files of any format soundfile reads (resampled to 16 kHz,
+downmixed to mono), folders (searched recursively for audio files), ``@LIST`` files naming
+one path per line, JSON-lines manifests (``*.jsonl``, one {"audio": PATH, "id": ...} per
+line) and ``-`` for standard input: a WAV stream, or raw 16-bit little-endian mono PCM
+with ``--raw-rate``. Files are read block by block, so any length fits in memory; audio
+longer than a segment (20 s) is cut at pauses and streamed.
+
+``--chunk-ms`` (a multiple of 40) limits attention to chunks of that length plus
+``--left-chunks`` earlier ones, as in streaming; standard input is always streamed (640 ms
+chunks unless given) and shows partial results as audio arrives (on stderr, or as JSON
+lines with ``"partial": true`` in the json format). ``--beam N`` uses CTC prefix beam search.
+
+``--format`` json gives words with start and end times (seconds) and a confidence; srt and
+vtt give subtitles. With ``--output-dir`` each input's result goes to ``DIR/<id>.<ext>``
+in that format and standard output keeps the ``id<TAB>text`` lines.
+
+A file that cannot be read gets one ``error:`` line on stderr naming it; the others are
+still transcribed, and the exit status is 1. Input that breaks off part-way (a truncated
+file, garbage on standard input) keeps what was transcribed before the fault. With
+``--ref`` (Kaldi ``text`` format), WER is computed after the normalization of ``asr.text``
+on both sides; a file that failed counts as an empty hypothesis (or as what was
+transcribed before it failed). ``--report`` adds the most frequent errors to the WER
+figures; ``--alignment`` writes each utterance's word alignment.
 """
 
 from __future__ import annotations
@@ -19,50 +37,160 @@ import sys
 from pathlib import Path
 
 AUDIO_SUFFIXES = {".flac", ".wav", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".opus", ".sph"}
-GROUP = 64  # files decoded per model batch group (bounds memory)
+STDIN = "-"
+STDIN_ID = "stdin"
+STDIN_CHUNK_MS = 640  # standard input is streamed with this chunk unless --chunk-ms says otherwise
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="model.pt or Lightning .ckpt")
     parser.add_argument("--ref", type=Path, help="reference transcripts, Kaldi text format")
-    parser.add_argument("--report", type=Path, help="write WER figures as JSON here (needs --ref)")
+    parser.add_argument("--report", type=Path, help="write WER figures and top errors as JSON here (needs --ref)")
+    parser.add_argument("--alignment", type=Path, help="write per-utterance word alignments here (needs --ref)")
+    parser.add_argument("--format", choices=("text", "json", "srt", "vtt"), default="text", help="output format (default: text)")
+    parser.add_argument("--output-dir", type=Path, help="write one DIR/<id>.<ext> per input in --format")
+    parser.add_argument("--chunk-ms", type=int, default=None, help="attention chunk in ms, multiple of 40 (default: full context; stdin: 640)")
+    parser.add_argument("--left-chunks", type=int, default=8, help="chunks of left context with --chunk-ms, -1 = all (default: 8)")
+    parser.add_argument("--beam", type=int, default=1, help="CTC prefix beam width, 1 = greedy (default: 1)")
+    parser.add_argument("--raw-rate", type=int, default=None, help="standard input is raw 16-bit mono PCM at this rate (default: WAV)")
+    parser.add_argument("--partial", action=argparse.BooleanOptionalAction, default=True, help="show partial results for standard input (default: on)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr (default: when stderr is a terminal)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    parser.add_argument("audio", nargs="+", help="audio files, folders or @LIST files")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per model batch (default: 120)")
+    parser.add_argument("audio", nargs="+", help="audio files, folders, @LIST files, *.jsonl manifests or - (standard input)")
     return parser.parse_args(argv)
 
 
-def expand_inputs(items: list[str]) -> tuple[list[Path], list[str]]:
-    """-> (audio paths in order, error lines for inputs that name nothing usable)."""
-    paths, errors = [], []
+def expand_inputs(items: list[str]) -> tuple[list[tuple[str, Path | None]], list[str]]:
+    """-> ((id, path) per input in order, path None for standard input; error lines for
+    inputs that name nothing usable)."""
+    inputs: list[tuple[str, Path | None]] = []
+    errors: list[str] = []
     for item in items:
-        if item.startswith("@"):
+        if item == STDIN:
+            inputs.append((STDIN_ID, None))
+        elif item.startswith("@"):
             try:
                 lines = Path(item[1:]).read_text().splitlines()
             except OSError as err:
                 errors.append(f"{item[1:]}: cannot read list ({err.strerror})")
                 continue
-            paths.extend(Path(line.strip()) for line in lines if line.strip())
+            inputs.extend((Path(line.strip()).stem, Path(line.strip())) for line in lines if line.strip())
+        elif item.endswith(".jsonl") and Path(item).is_file():
+            inputs.extend(_manifest_inputs(Path(item), errors))
         elif Path(item).is_dir():
             found = sorted(p for p in Path(item).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
             if not found:
                 errors.append(f"{item}: folder holds no audio files")
-            paths.extend(found)
+            inputs.extend((p.stem, p) for p in found)
         else:
-            paths.append(Path(item))
-    return paths, errors
+            inputs.append((Path(item).stem, Path(item)))
+    return inputs, errors
+
+
+def _manifest_inputs(path: Path, errors: list[str]) -> list[tuple[str, Path]]:
+    inputs = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            audio = Path(entry["audio"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            errors.append(f"{path}:{number}: not a manifest line with an \"audio\" field")
+            continue
+        inputs.append((str(entry.get("id") or audio.stem), audio))
+    return inputs
+
+
+class Writer:
+    """Where results go: stdout (id<TAB>text, json lines or one subtitle) and per-input files.
+
+    Input that failed part-way keeps its partial transcript where there is room to say it
+    failed (a JSON ``"error"`` field, a file in ``--output-dir``); in the ``id<TAB>text``
+    lines only complete inputs appear, except standard input, whose partial results were
+    already shown.
+    """
+
+    def __init__(self, fmt: str, output_dir: Path | None):
+        self.fmt, self.output_dir = fmt, output_dir
+
+    def write(self, utt_id: str, transcript, error: str | None = None, stream: bool = False) -> None:
+        from asr.io import atomic_write_text
+        from asr.outputs import SUFFIXES, render, text_line, transcript_dict
+
+        if self.fmt == "json":
+            data = {**transcript_dict(utt_id, transcript), **({"error": error} if error else {})}
+            rendered = json.dumps(data, ensure_ascii=False) + "\n"
+        else:
+            rendered = render(self.fmt, utt_id, transcript)
+        if self.output_dir is not None:
+            atomic_write_text(self.output_dir / f"{utt_id}{SUFFIXES[self.fmt]}", rendered)
+            rendered = text_line(utt_id, transcript.text) + "\n"
+        if error is None or stream or (self.fmt == "json" and self.output_dir is None):
+            sys.stdout.write(rendered)
+            sys.stdout.flush()
+
+    def partial(self, utt_id: str, end: float, text: str) -> None:
+        if self.fmt == "json" and self.output_dir is None:
+            print(json.dumps({"id": utt_id, "partial": True, "end": end, "text": text}), flush=True)
+        else:
+            print(f"partial [{end:.2f}s]: {text}", file=sys.stderr, flush=True)
+
+
+def transcribe_stdin(recognizer, args, options, writer: Writer):
+    """Stream standard input -> (transcript of what was read, error line or None)."""
+    from asr.audio import AudioError
+    from asr.inference import join_segments
+    from asr.streaming.sources import PcmFormat, stream_blocks
+
+    raw = PcmFormat(args.raw_rate) if args.raw_rate else None
+    blocks = stream_blocks(sys.stdin.buffer, STDIN, raw, recognizer.sample_rate)
+    segments, error = [], None
+    try:
+        for event in recognizer.stream(blocks, options):
+            if event.final:
+                segments.append(event.segment)
+            elif args.partial:
+                done = " ".join(s.text for s in segments if s.text)
+                writer.partial(STDIN_ID, event.segment.end, " ".join(t for t in (done, event.segment.text) if t))
+    except AudioError as err:
+        error = str(err)
+    if error and not segments:  # nothing readable arrived
+        return None, error
+    return join_segments(segments), error
+
+
+def check_args(args) -> str | None:
+    """-> a usage error, or None."""
+    if (args.report or args.alignment) and not args.ref:
+        return "--report and --alignment need --ref"
+    if args.audio.count(STDIN) > 1:
+        return "standard input (-) can be named once"
+    if args.format in ("srt", "vtt") and args.output_dir is None and len(args.audio) > 1:
+        return f"--format {args.format} with several inputs needs --output-dir"
+    if args.beam < 1:
+        return "--beam must be at least 1"
+    return None
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.report and not args.ref:
-        print("error: --report needs --ref", file=sys.stderr)
+    problem = check_args(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
-    from asr.audio import AudioError, read_audio
-    from asr.checkpoint import CheckpointError
-    from asr.inference import load_model
-    from asr.wer import read_kaldi_text, score
+    import torch
+    from tqdm import tqdm
 
+    from asr.checkpoint import CheckpointError
+    from asr.inference import TranscribeOptions, load_model
+    from asr.wer import read_kaldi_text
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
     refs = None
     if args.ref:
         try:
@@ -71,46 +199,76 @@ def main(argv=None) -> int:
             print(f"error: {args.ref}: cannot read references ({err})", file=sys.stderr)
             return 2
     try:
+        options = TranscribeOptions(chunk_ms=args.chunk_ms or 0, left_chunks=args.left_chunks, beam_width=args.beam)
+        stdin_options = TranscribeOptions(
+            chunk_ms=STDIN_CHUNK_MS if args.chunk_ms is None else args.chunk_ms,
+            left_chunks=args.left_chunks,
+            beam_width=args.beam,
+        )
         recognizer = load_model(args.model, args.device)
-    except CheckpointError as err:
+        options.chunk_frames(recognizer.model.frame_shift)  # reject a chunk that is not whole frames
+    except (CheckpointError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
-    paths, errors = expand_inputs(args.audio)
+    inputs, errors = expand_inputs(args.audio)
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     failed = len(errors)
+    writer = Writer(args.format, args.output_dir)
     hyps: dict[str, str] = {}
-    rate = recognizer.recipe.features.sample_rate
-    for start in range(0, len(paths), GROUP):
-        good, waves = [], []
-        for path in paths[start : start + GROUP]:
-            try:
-                waves.append(read_audio(path, rate))
-                good.append(path)
-            except AudioError as err:
-                print(f"error: {err}", file=sys.stderr)
-                hyps[path.stem] = ""  # counts as all deletions if it has a reference
-                failed += 1
-        for path, text in zip(good, recognizer.transcribe_waves(waves)):
-            hyps[path.stem] = text
-            print(f"{path.stem}\t{text}", flush=True)
+    progress = tqdm(
+        total=len(inputs), unit="file", disable=not (sys.stderr.isatty() if args.progress is None else args.progress)
+    )
+
+    def finish(utt_id: str, transcript, error: str | None, stream: bool = False) -> None:
+        nonlocal failed
+        if transcript is not None:
+            writer.write(utt_id, transcript, error, stream)
+        if error is not None:
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            failed += 1
+        # a failed file scores as an empty hypothesis (all deletions), standard input as what it gave
+        hyps[utt_id] = transcript.text if transcript is not None and (error is None or stream) else ""
+        progress.update()
+
+    files = [(utt_id, path) for utt_id, path in inputs if path is not None]
+    if len(files) < len(inputs):
+        finish(STDIN_ID, *transcribe_stdin(recognizer, args, stdin_options, writer), stream=True)
+    results = recognizer.transcribe_files([path for _, path in files], options, args.batch_seconds)
+    for (utt_id, _), result in zip(files, results):  # one result per file, in order
+        finish(utt_id, result.transcript, result.error)
+    progress.close()
 
     if refs is not None:
-        unknown = [i for i in hyps if i not in refs]
-        if unknown:
-            print(f"warning: {len(unknown)} files have no reference (e.g. {unknown[0]}); not scored", file=sys.stderr)
-        try:
-            result = score(refs, hyps)
-        except ValueError as err:
-            print(f"error: cannot score: {err}", file=sys.stderr)
-            return 1
-        print(result.summary())
-        if args.report:
-            from asr.io import atomic_write_text
-
-            atomic_write_text(args.report, json.dumps(result.as_dict(), indent=2) + "\n")
+        return report_wer(refs, hyps, args) or (1 if failed else 0)
     return 1 if failed else 0
+
+
+def report_wer(refs: dict[str, str], hyps: dict[str, str], args) -> int:
+    """Print the WER line (last on stdout) and top errors (stderr); write --report and
+    --alignment. -> 1 if nothing could be scored, else 0."""
+    from asr.io import atomic_write_text
+    from asr.outputs import alignment_text, error_report
+    from asr.wer import score
+
+    unknown = [i for i in hyps if i not in refs]
+    if unknown:
+        print(f"warning: {len(unknown)} files have no reference (e.g. {unknown[0]}); not scored", file=sys.stderr)
+    try:
+        result = score(refs, hyps)
+    except ValueError as err:
+        print(f"error: cannot score: {err}", file=sys.stderr)
+        return 1
+    errors = error_report(refs, hyps)
+    for line in errors.summary():
+        print(line, file=sys.stderr)
+    print(result.summary())
+    if args.report:
+        atomic_write_text(args.report, json.dumps({**result.as_dict(), **errors.as_dict()}, indent=2) + "\n")
+    if args.alignment:
+        atomic_write_text(args.alignment, alignment_text(errors))
+    return 0
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 from asr.config import RecipeConfig
 from asr.data.batch import UtteranceDataset, collate
 from asr.data.manifest import Entry
-from asr.data.sampler import DurationBatchSampler
+from asr.data.sampler import DurationBatchSampler, ResumableDataLoader
 from asr.features import LogMel
 from asr.model.subsampling import Conv2dSubsampling4
 from asr.tokenizer import Tokenizer
@@ -55,6 +55,8 @@ class ASRDataModule(L.LightningDataModule):
         self.tokenizer = tokenizer
         self.train_entries, self.report = filter_entries(train, recipe, tokenizer)
         self.dev_entries = dev
+        self.train_sampler: DurationBatchSampler | None = None  # counts consumed batches for resuming
+        self._resume_state: dict | None = None  # sampler state from a checkpoint, applied on creation
 
     def _loader(self, entries: list[Entry], train: bool) -> DataLoader:
         cfg = self.recipe.data
@@ -69,7 +71,12 @@ class ASRDataModule(L.LightningDataModule):
             world_size=world,
         )
         dataset = UtteranceDataset(entries, self.tokenizer, cfg.speed_perturb if train else ())
-        return DataLoader(
+        if train:
+            if self._resume_state is not None:
+                sampler.load_state_dict(self._resume_state)
+                self._resume_state = None
+            self.train_sampler = sampler
+        return (ResumableDataLoader if train else DataLoader)(
             dataset,
             batch_sampler=sampler,
             collate_fn=collate,
@@ -82,3 +89,20 @@ class ASRDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.dev_entries, train=False)
+
+    def state_dict(self) -> dict:
+        """Where training is in the epoch; Lightning saves it in every checkpoint."""
+        return {"train_sampler": self.train_sampler.state_dict()} if self.train_sampler is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        # Lightning restores the data module before it asks for loaders, whereas the loader
+        # state it keeps itself (ResumableDataLoader) is not restored when configure_optimizers
+        # reads trainer.estimated_stepping_batches (that builds the loader first); this path is.
+        self._resume_state = state.get("train_sampler")
+
+    def on_before_batch_transfer(self, batch, dataloader_idx: int):
+        # Runs as a training batch reaches the model (not when a worker or Lightning prefetches
+        # it), so the sampler's count is exact when a mid-epoch checkpoint is saved.
+        if self.trainer is not None and self.trainer.training and self.train_sampler is not None:
+            self.train_sampler.mark_consumed()
+        return batch

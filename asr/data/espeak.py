@@ -132,6 +132,7 @@ def generate_split(config: CorpusConfig, split: str, utterances: list[Utterance]
     binary = _espeak_binary()
     if folder.exists():
         shutil.rmtree(folder)  # a partial or differently-configured split
+    (Path(config.root) / f"{split}.jsonl").unlink(missing_ok=True)  # its manifest is stale too
     for utt in utterances:
         speaker, chapter, _ = utt.utt_id.split("-")
         (folder / speaker / chapter).mkdir(parents=True, exist_ok=True)

@@ -1,20 +1,32 @@
-"""Duration-bucketed batches, sharded across distributed ranks.
+"""Duration-bucketed batches, sharded across distributed ranks, resumable mid-epoch.
 
 Utterances are sorted by duration, cut into ``buckets`` groups of similar length, shuffled
 inside each group and packed into batches whose padded size (longest x count) stays under
-``max_batch_seconds``. Batch order is shuffled per epoch. Everything depends only on
-``(seed, epoch)``, so every rank computes the same batch list and takes every
-``world_size``-th batch; the list is first extended by wrapping around so that all ranks
-get the same number of batches (an unequal count hangs DDP at the end of an epoch).
+``max_batch_seconds``. Consecutive batches (similar durations) are then grouped into
+*steps* of ``world_size`` batches, one per rank, so that ranks wait little for each other;
+the order of steps is shuffled per epoch. Everything depends only on ``(seed, epoch)``:
+every rank computes the same step list and takes its own batch of each step, so ranks read
+disjoint utterances and all get the same number of batches (an unequal count hangs DDP at
+the end of an epoch). An incomplete last step is dropped when training (a different one
+each epoch) and padded with the first batches when evaluating (every utterance is seen).
+
+Resuming: :meth:`DurationBatchSampler.state_dict` records the epoch and how many batches
+of it the training loop consumed (:meth:`~DurationBatchSampler.mark_consumed`, called by
+the data module as each batch reaches the model, so batches a loader merely prefetched are
+not counted). After :meth:`~DurationBatchSampler.load_state_dict` the next iteration
+skips them. :class:`ResumableDataLoader` exposes this state through Lightning's
+stateful-loader protocol; :class:`asr.data.datamodule.ASRDataModule` also keeps it as its
+own state, which Lightning restores before it builds the loaders.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from typing import Iterator, Sequence
+import warnings
+from typing import Any, Iterator, Sequence
 
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 
 class DurationBatchSampler(Sampler[list[int]]):
@@ -27,9 +39,12 @@ class DurationBatchSampler(Sampler[list[int]]):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        drop_remainder: bool | None = None,
     ):
         if max_batch_seconds <= 0:
             raise ValueError("max_batch_seconds must be positive")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside world size {world_size}")
         self.durations = list(durations)
         self.max_batch_seconds = max_batch_seconds
         self.buckets = max(1, buckets)
@@ -37,26 +52,21 @@ class DurationBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
+        self.drop_remainder = shuffle if drop_remainder is None else drop_remainder
         self.epoch = 0
-        self.start_batch = 0  # batches of this epoch already consumed (mid-epoch resume)
+        self.consumed = 0  # batches of this epoch the training loop has taken (this rank)
+        self._skip = 0  # batches to skip at the next iteration (set by load_state_dict)
+        self._cache: tuple[int, list[list[list[int]]]] | None = None  # (epoch, steps)
+        # Lightning starts each epoch with ``batch_sampler.sampler.set_epoch(epoch)``, never
+        # calling the batch sampler's own set_epoch: this attribute forwards that call here.
+        self.sampler = _EpochForwarder(self)
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        if epoch != self.epoch:
+            self.epoch, self.consumed, self._skip = epoch, 0, 0
 
-    def all_batches(self) -> list[list[int]]:
-        """The whole epoch's batches, before sharding."""
-        rng = random.Random(self.seed * 1_000_003 + self.epoch)
-        order = sorted(range(len(self.durations)), key=lambda i: (self.durations[i], i))
-        size = math.ceil(len(order) / self.buckets) if order else 1
-        batches: list[list[int]] = []
-        for start in range(0, len(order), size):
-            group = order[start : start + size]
-            if self.shuffle:
-                rng.shuffle(group)
-            batches.extend(self._pack(group))
-        if self.shuffle:
-            rng.shuffle(batches)
-        return batches
+    def mark_consumed(self, batches: int = 1) -> None:
+        self.consumed += batches
 
     def _pack(self, indices: list[int]) -> list[list[int]]:
         batches, current, longest = [], [], 0.0
@@ -71,16 +81,81 @@ class DurationBatchSampler(Sampler[list[int]]):
             batches.append(current)
         return batches
 
-    def _shard(self) -> list[list[int]]:
-        batches = self.all_batches()
-        per_rank = math.ceil(len(batches) / self.world_size)
-        padded = (batches * (per_rank * self.world_size // max(len(batches), 1) + 1))[: per_rank * self.world_size]
-        return padded[self.rank :: self.world_size]
+    def steps(self) -> list[list[list[int]]]:
+        """The epoch's steps, each ``world_size`` batches of utterance indices (rank r takes [r])."""
+        if self._cache is not None and self._cache[0] == self.epoch:
+            return self._cache[1]
+        rng = random.Random(self.seed * 1_000_003 + self.epoch)
+        order = sorted(range(len(self.durations)), key=lambda i: (self.durations[i], i))
+        size = math.ceil(len(order) / self.buckets) if order else 1
+        batches: list[list[int]] = []  # in bucket order: neighbours have similar durations
+        for start in range(0, len(order), size):
+            group = order[start : start + size]
+            if self.shuffle:
+                rng.shuffle(group)
+            batches.extend(self._pack(group))
+        W = self.world_size
+        whole = len(batches) // W * W
+        if whole < len(batches) and (not self.drop_remainder or whole == 0):
+            # pad the last step by wrapping around (a tiny set may need to wrap several times)
+            needed = math.ceil(len(batches) / W) * W
+            batches = [batches[i % len(batches)] for i in range(needed)]
+            whole = needed
+        steps = [batches[i : i + W] for i in range(0, whole, W)]
+        if self.shuffle:
+            rng.shuffle(steps)
+        self._cache = (self.epoch, steps)
+        return steps
+
+    def all_batches(self) -> list[list[int]]:
+        """Every rank's batches of the epoch, step by step."""
+        return [batch for step in self.steps() for batch in step]
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self._shard()[self.start_batch :]
-        self.start_batch = 0
+        skip, self._skip = self._skip, 0
+        self.consumed = skip
+        for step in self.steps()[skip:]:
+            yield step[self.rank]
 
     def __len__(self) -> int:
-        total = len(self.all_batches())
-        return math.ceil(total / self.world_size) - self.start_batch
+        """Batches this rank gets in a whole epoch (also when resuming mid-epoch)."""
+        return len(self.steps())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "consumed": self.consumed, "seed": self.seed, "world_size": self.world_size}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the recorded epoch after the batches it had consumed (or the next epoch)."""
+        if state["seed"] != self.seed or state["world_size"] != self.world_size:
+            warnings.warn(
+                f"sampler state from seed {state['seed']} on {state['world_size']} ranks does not fit seed "
+                f"{self.seed} on {self.world_size} ranks: restarting epoch {state['epoch']} from its first batch"
+            )
+            self.set_epoch(state["epoch"])
+            return
+        self.set_epoch(state["epoch"])
+        if state["consumed"] >= len(self):
+            self.set_epoch(state["epoch"] + 1)
+        else:
+            self.consumed = self._skip = state["consumed"]
+
+
+class _EpochForwarder:
+    """Stands where Lightning looks for a sampler with ``set_epoch`` and forwards the epoch."""
+
+    def __init__(self, owner: DurationBatchSampler):
+        self.owner = owner
+
+    def set_epoch(self, epoch: int) -> None:
+        self.owner.set_epoch(epoch)
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader whose state is its :class:`DurationBatchSampler`'s (Lightning's
+    ``state_dict``/``load_state_dict`` protocol for stateful loaders)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.batch_sampler.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.batch_sampler.load_state_dict(state)

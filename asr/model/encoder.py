@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from asr.config import ModelConfig
+
+KVCache = tuple[torch.Tensor, torch.Tensor]  # one layer's keys and values, each (B, H, L, Dh)
+
+
+class LayerCache(NamedTuple):
+    """What one layer keeps between streaming chunks."""
+
+    keys: torch.Tensor  # (B, H, L, Dh) of the frames attention may still look back to
+    values: torch.Tensor  # (B, H, L, Dh)
+    conv: torch.Tensor | None  # (B, kernel - 1, D) GLU outputs of the last frames (conv layers only)
 
 
 def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -69,9 +80,53 @@ class SelfAttention(nn.Module):
         scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, H, T, T)
         return scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
 
+    def forward_chunk(self, x: torch.Tensor, cache: KVCache | None) -> tuple[torch.Tensor, KVCache]:
+        """One streaming chunk: (B, C, D) and the keys/values of earlier frames, each
+        (B, H, L, Dh) -> (B, C, D) and the keys/values of all L + C frames.
+
+        Every query sees every cached key and every key of its own chunk: exactly the
+        rows of the chunk mask in :meth:`TransformerEncoder.attention_mask` for this chunk.
+        """
+        B, C, D = x.shape
+        q, k, v = self._qkv(x)  # each (B, H, C, Dh)
+        if cache is not None:
+            k = torch.cat([cache[0], k], dim=2)  # (B, H, L + C, Dh)
+            v = torch.cat([cache[1], v], dim=2)
+        y = F.scaled_dot_product_attention(q, k, v)  # (B, H, C, Dh)
+        return self.proj(y.transpose(1, 2).reshape(B, C, D)), (k, v)
+
+
+class CausalConvModule(nn.Module):
+    """LN -> pointwise (D -> 2D) -> GLU -> causal depthwise conv -> LN -> SiLU -> pointwise.
+
+    Frame t sees frames t - kernel + 1 .. t only, so valid frames never read padding or
+    the future, and a streaming cache of ``kernel - 1`` frames makes chunks exact.
+    """
+
+    def __init__(self, d_model: int, kernel: int, dropout: float):
+        super().__init__()
+        self.kernel = kernel
+        self.norm_in = nn.LayerNorm(d_model)
+        self.pointwise_in = nn.Linear(d_model, 2 * d_model)
+        self.depthwise = nn.Conv1d(d_model, d_model, kernel, groups=d_model)
+        self.norm_mid = nn.LayerNorm(d_model)
+        self.pointwise_out = nn.Linear(d_model, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, cache: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, D) -> (B, T, D). ``cache`` (B, kernel - 1, D): GLU outputs of the frames
+        before ``x`` (streaming); zeros when None."""
+        y = F.glu(self.pointwise_in(self.norm_in(x)), dim=-1)  # (B, T, D)
+        if cache is None:
+            y = F.pad(y.transpose(1, 2), (self.kernel - 1, 0))  # (B, D, K - 1 + T)
+        else:
+            y = torch.cat([cache, y], dim=1).transpose(1, 2)
+        y = self.depthwise(y).transpose(1, 2)  # (B, T, D)
+        return self.dropout(self.pointwise_out(F.silu(self.norm_mid(y))))
+
 
 class EncoderLayer(nn.Module):
-    """x + Attn(LN(x)), then x + FFN(LN(x))."""
+    """x + Attn(LN(x)), [x + Conv(x)], then x + FFN(LN(x))."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -83,11 +138,29 @@ class EncoderLayer(nn.Module):
             nn.Linear(D, config.ff_dim), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(config.ff_dim, D)
         )
         self.dropout = nn.Dropout(config.dropout)
+        self.conv = CausalConvModule(D, config.conv_kernel, config.dropout) if config.conv_kernel > 0 else None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T, D), mask (B, 1, T|1, T) -> (B, T, D)"""
         x = x + self.dropout(self.attn(self.norm_attn(x), mask))
+        if self.conv is not None:
+            x = x + self.conv(x)
         return x + self.dropout(self.ff(self.norm_ff(x)))
+
+    def forward_chunk(self, x: torch.Tensor, cache: LayerCache | None) -> tuple[torch.Tensor, LayerCache]:
+        """(B, C, D) and this layer's cache of earlier frames -> (B, C, D) and the cache
+        extended by this chunk (keys and values of every frame; the caller trims them)."""
+        y, (k, v) = self.attn.forward_chunk(self.norm_attn(x), None if cache is None else cache[:2])
+        x = x + self.dropout(y)
+        conv_state = None
+        if self.conv is not None:
+            conv = self.conv
+            past = cache.conv if cache is not None else x.new_zeros(x.shape[0], conv.kernel - 1, x.shape[2])
+            x_conv = x
+            x = x + conv(x_conv, past)
+            glu = F.glu(conv.pointwise_in(conv.norm_in(x_conv)), dim=-1)  # (B, C, D): what the next chunk looks back to
+            conv_state = torch.cat([past, glu], dim=1)[:, glu.shape[1] :]  # (B, kernel - 1, D)
+        return x + self.dropout(self.ff(self.norm_ff(x))), LayerCache(k, v, conv_state)
 
 
 class TransformerEncoder(nn.Module):
@@ -138,3 +211,25 @@ class TransformerEncoder(nn.Module):
         for layer in self.layers:
             x = layer(x, mask)
         return self.norm(x)
+
+    def forward_chunk(
+        self, x: torch.Tensor, offset: int, cache: list[LayerCache] | None, keep: int = -1
+    ) -> tuple[torch.Tensor, list[LayerCache]]:
+        """Encode one chunk of a stream: (B, C, D) frames starting at position ``offset``
+        -> (B, C, D) and the new per-layer cache.
+
+        ``cache`` holds each layer's keys and values of earlier frames, (B, H, L, Dh) each,
+        and its convolution state (None for the first chunk); ``keep`` is how many of the latest frames to carry to
+        the next chunk (``left_chunks * chunk_frames``; all when negative). Fed chunks of
+        ``chunk_frames`` frames, the outputs equal :meth:`forward` with the same
+        ``chunk_frames`` and ``left_chunks``; the memory held is bounded by ``keep``.
+        """
+        x = self.pos(x, offset)
+        new_cache = []
+        for i, layer in enumerate(self.layers):
+            x, (k, v, conv) = layer.forward_chunk(x, None if cache is None else cache[i])
+            if keep >= 0:
+                start = max(k.shape[2] - keep, 0)
+                k, v = k[:, :, start:], v[:, :, start:]  # (B, H, <=keep, Dh)
+            new_cache.append(LayerCache(k, v, conv))
+        return self.norm(x), new_cache

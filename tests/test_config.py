@@ -1,0 +1,51 @@
+"""Recipes: overrides reach every field, unknown keys are errors that name the key."""
+
+from pathlib import Path
+
+import pytest
+
+from asr.config import ConfigError, load_recipe
+
+DEMO = Path(__file__).parents[1] / "recipes" / "demo" / "demo.yaml"
+
+
+def test_demo_recipe_loads_with_overrides():
+    recipe = load_recipe(DEMO, ["model.d_model=256", "optim.lr=1e-3", "trainer.max_epochs=2", "data.speed_perturb=[0.9,1.1]"])
+    assert recipe.model.d_model == 256
+    assert recipe.optim.lr == pytest.approx(1e-3)
+    assert recipe.trainer["max_epochs"] == 2
+    assert recipe.data.speed_perturb == (0.9, 1.1)
+    assert recipe.model.n_layers == load_recipe(DEMO).model.n_layers  # untouched fields stay
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("model.d_modle=3", "model.d_modle"),
+        ("modle.d_model=3", "modle"),
+        ("trainer.max_epoch=3", "trainer.max_epoch"),
+    ],
+)
+def test_unknown_key_is_named(override, key):
+    with pytest.raises(ConfigError, match=f"unknown config key '{key}'"):
+        load_recipe(DEMO, [override])
+
+
+def test_unknown_key_in_yaml_is_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  d_model: 64\n  heads: 2\n")
+    with pytest.raises(ConfigError, match="unknown config key 'model.heads'"):
+        load_recipe(bad)
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(ConfigError, match="'model.n_layers' expects int"):
+        load_recipe(DEMO, ["model.n_layers=two"])
+
+
+def test_train_cli_reports_bad_key(capsys):
+    from asr.cli.train import main
+
+    assert main(["--config", str(DEMO), "optim.learning_rate=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: unknown config key 'optim.learning_rate'"

@@ -1,0 +1,158 @@
+"""Word timestamps against audio whose word boundaries are known: espeak-ng words joined
+by known silences. A tiny model is trained here on such utterances (about a minute on two
+cores); its word times must fall within 80 ms of the truth (median over starts and ends)."""
+
+from __future__ import annotations
+
+import io
+import random
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from asr.alignment import align_tokens, group_words
+from asr.audio import to_mono_16k
+from asr.config import ModelConfig, RecipeConfig, SpecAugmentConfig
+from asr.data.batch import pad_1d
+from asr.inference import Recognizer
+from asr.model import CTCModel
+from asr.model.ctc_model import ctc_loss
+from asr.streaming import TranscribeOptions
+from asr.tokenizer import Tokenizer
+
+WORDS = ["red", "green", "blue", "yellow", "stop", "go", "left", "right"]
+RATE = 16000
+
+
+def word_clips() -> dict[str, np.ndarray]:
+    """Each word spoken once, trimmed to where it is audible."""
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is not installed: run 'bash scripts/setup.sh'")
+    clips = {}
+    for word in WORDS:
+        with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
+            subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", tmp.name, word], check=True)
+            samples, rate = sf.read(tmp.name, dtype="float32")
+        wave = to_mono_16k(samples, rate).numpy()
+        loud = np.flatnonzero(np.abs(wave) > 0.02 * np.abs(wave).max())
+        clips[word.upper()] = wave[loud[0] : loud[-1] + 1]
+    return clips
+
+
+def utterance(clips, rng: random.Random, n_words: int):
+    """-> (waveform, text, [(word, start s, end s)]) with silences of 0.15-0.5 s between words."""
+    words = [rng.choice(sorted(clips)) for _ in range(n_words)]
+    parts, truth, pos = [], [], 0
+    lead = np.zeros(int(RATE * rng.uniform(0.2, 0.4)), np.float32)
+    parts.append(lead)
+    pos += len(lead)
+    for word in words:
+        clip = clips[word]
+        truth.append((word, pos / RATE, (pos + len(clip)) / RATE))
+        gap = np.zeros(int(RATE * rng.uniform(0.15, 0.5)), np.float32)
+        parts += [clip, gap]
+        pos += len(clip) + len(gap)
+    noise = np.random.default_rng(rng.randint(0, 2**30)).normal(0, 1e-3, pos).astype(np.float32)
+    return torch.from_numpy(np.concatenate(parts) + noise), " ".join(words), truth
+
+
+def word_tokenizer(texts: list[str]) -> Tokenizer:
+    """One token per word: the model only has to learn eight classes."""
+    import sentencepiece as spm
+
+    proto = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts), model_writer=proto, model_type="word", vocab_size=len(WORDS) + 1,
+        hard_vocab_limit=False, unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2,
+    )  # fmt: skip
+    return Tokenizer(proto.getvalue())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread than on two, far faster on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """-> (recognizer, test utterances) after 150 steps on 40 generated utterances."""
+    rng = random.Random(0)
+    clips = word_clips()
+    train = [utterance(clips, rng, rng.randint(2, 5)) for _ in range(40)]
+    test = [utterance(clips, rng, 4) for _ in range(6)]
+    tokenizer = word_tokenizer([text for _, text, _ in train])
+    torch.manual_seed(0)
+    recipe = RecipeConfig(
+        model=ModelConfig(d_model=64, n_heads=2, n_layers=2, ff_dim=128, subsampling_channels=16, dropout=0.0),
+        specaug=SpecAugmentConfig(freq_masks=0, time_masks=0),
+    )
+    model = CTCModel(recipe.model, recipe.features, recipe.specaug, tokenizer.vocab_size)
+    with torch.no_grad():
+        audio = torch.cat([w for w, _, _ in train])
+        feats, _ = model.features(audio[None], torch.tensor([audio.numel()]))
+        model.cmvn.set_stats(feats[0].mean(0), feats[0].std(0))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(150):
+        batch = rng.sample(train, 8)
+        waves, lengths = pad_1d([w for w, _, _ in batch], torch.float32)
+        tokens, token_lengths = pad_1d([torch.tensor(tokenizer.encode(t)) for _, t, _ in batch], torch.long)
+        log_probs, out_lengths = model(waves, lengths)
+        loss = ctc_loss(log_probs, out_lengths, tokens, token_lengths)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+    return Recognizer(recipe, tokenizer, model.eval()), test
+
+
+def timing_errors(recognizer, test, options) -> np.ndarray:
+    errors = []
+    for wave, text, truth in test:
+        result = recognizer.transcribe(wave, options)
+        assert result.text == text  # the model learned the words, so the times can be compared
+        assert [w.text for w in result.words] == [word for word, _, _ in truth]
+        for word, (_, start, end) in zip(result.words, truth):
+            assert 0 < word.confidence <= 1 and word.start < word.end
+            errors += [word.start - start, word.end - end]
+    return np.abs(np.array(errors))
+
+
+@pytest.mark.parametrize("chunk_ms", [0, 320])
+def test_word_times_within_80_ms(trained, chunk_ms):
+    recognizer, test = trained
+    errors = timing_errors(recognizer, test, TranscribeOptions(chunk_ms=chunk_ms))
+    assert np.median(errors) <= 0.080, errors
+    assert errors.max() <= 0.2, errors
+
+
+def test_aligned_spans_alone_fall_on_their_words(trained):
+    """Without moving edges onto pauses, each word's CTC span must still overlap the word
+    it names: the frame -> seconds conversion (frame x 4 x 10 ms) is right."""
+    recognizer, test = trained
+    for wave, _, truth in test:
+        result = recognizer.transcribe(wave, TranscribeOptions(snap_words=False))
+        for word, (_, start, end) in zip(result.words, truth):
+            assert word.start < end and word.end > start, (word, start, end)
+
+
+def test_frames_to_seconds():
+    """Spikes at frames 10 and 30 of a 40 ms frame rate start words at 0.40 s and 1.20 s."""
+    tokenizer = word_tokenizer(["RED GREEN"] * 3)
+    red, green = tokenizer.encode("RED GREEN")
+    log_probs = torch.full((50, tokenizer.vocab_size), -20.0)
+    log_probs[:, 0] = 0.0
+    log_probs[10, red], log_probs[10, 0] = 0.0, -20.0
+    log_probs[30:32, green], log_probs[30:32, 0] = 0.0, -20.0
+    words = group_words(tokenizer, align_tokens(log_probs, [red, green]), frame_shift=0.04, offset=2.0)
+    assert [(w.text, w.start, w.end) for w in words] == [("RED", 2.4, 2.44), ("GREEN", 3.2, 3.28)]
+    assert all(w.confidence == pytest.approx(1.0) for w in words)
