@@ -199,5 +199,6 @@ def alignment_text(report: ErrorReport) -> str:
         hyp = " ".join(h.ljust(w) for h, w in zip(utt.hyp, widths))
         ops = " ".join(op.ljust(w) for op, w in zip(utt.ops, widths))
         head = f"{utt.utt_id} (S={counts['S']} D={counts['D']} I={counts['I']} N={sum(1 for o in utt.ops if o != 'I')})"
-        blocks.append(f"{head}\nREF: {ref.rstrip()}\nHYP: {hyp.rstrip()}\n     {ops.rstrip()}\n")
+        marks = ("     " + ops).rstrip()
+        blocks.append(f"{head}\nREF: {ref.rstrip()}\nHYP: {hyp.rstrip()}\n{marks}\n")
     return "\n".join(blocks)

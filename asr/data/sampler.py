@@ -1,14 +1,14 @@
 """Duration-bucketed batches, sharded across distributed ranks, resumable mid-epoch.
 
 Utterances are sorted by duration, cut into ``buckets`` groups of similar length, shuffled
-inside each group and packed into batches whose padded size (longest x count) stays under
-``max_batch_seconds``. Consecutive batches (similar durations) are then grouped into
+inside each group and packed (once, from the seed) into batches whose padded size
+(longest x count) stays under ``max_batch_seconds``. Consecutive batches (similar durations) are then grouped into
 *steps* of ``world_size`` batches, one per rank, so that ranks wait little for each other;
 the order of steps is shuffled per epoch. Everything depends only on ``(seed, epoch)``:
 every rank computes the same step list and takes its own batch of each step, so ranks read
 disjoint utterances and all get the same number of batches (an unequal count hangs DDP at
-the end of an epoch). An incomplete last step is dropped when training (a different one
-each epoch) and padded with the first batches when evaluating (every utterance is seen).
+the end of an epoch). An incomplete last step is padded with the first batches, so every
+utterance is seen every epoch (``drop_remainder=True`` drops it instead).
 
 Resuming: :meth:`DurationBatchSampler.state_dict` records the epoch and how many batches
 of it the training loop consumed (:meth:`~DurationBatchSampler.mark_consumed`, called by
@@ -52,11 +52,12 @@ class DurationBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
-        self.drop_remainder = shuffle if drop_remainder is None else drop_remainder
+        self.drop_remainder = False if drop_remainder is None else drop_remainder
         self.epoch = 0
         self.consumed = 0  # batches of this epoch the training loop has taken (this rank)
         self._skip = 0  # batches to skip at the next iteration (set by load_state_dict)
         self._cache: tuple[int, list[list[list[int]]]] | None = None  # (epoch, steps)
+        self._batches: list[list[int]] | None = None  # packed once, reordered per epoch
         # Lightning starts each epoch with ``batch_sampler.sampler.set_epoch(epoch)``, never
         # calling the batch sampler's own set_epoch: this attribute forwards that call here.
         self.sampler = _EpochForwarder(self)
@@ -82,18 +83,26 @@ class DurationBatchSampler(Sampler[list[int]]):
         return batches
 
     def steps(self) -> list[list[list[int]]]:
-        """The epoch's steps, each ``world_size`` batches of utterance indices (rank r takes [r])."""
+        """The epoch's steps, each ``world_size`` batches of utterance indices (rank r takes [r]).
+
+        The batches themselves depend on the seed only, so every epoch has the same number
+        of them (Lightning counts an epoch's batches once; a shorter epoch would silently
+        skip validation); each epoch shuffles their order.
+        """
         if self._cache is not None and self._cache[0] == self.epoch:
             return self._cache[1]
-        rng = random.Random(self.seed * 1_000_003 + self.epoch)
-        order = sorted(range(len(self.durations)), key=lambda i: (self.durations[i], i))
-        size = math.ceil(len(order) / self.buckets) if order else 1
-        batches: list[list[int]] = []  # in bucket order: neighbours have similar durations
-        for start in range(0, len(order), size):
-            group = order[start : start + size]
-            if self.shuffle:
-                rng.shuffle(group)
-            batches.extend(self._pack(group))
+        if self._batches is None:
+            pack_rng = random.Random(self.seed)
+            order = sorted(range(len(self.durations)), key=lambda i: (self.durations[i], i))
+            size = math.ceil(len(order) / self.buckets) if order else 1
+            grouped: list[int] = []  # buckets in duration order, each shuffled inside
+            for start in range(0, len(order), size):
+                group = order[start : start + size]
+                if self.shuffle:
+                    pack_rng.shuffle(group)
+                grouped.extend(group)
+            self._batches = self._pack(grouped)  # neighbours have similar durations
+        batches = self._batches
         W = self.world_size
         whole = len(batches) // W * W
         if whole < len(batches) and (not self.drop_remainder or whole == 0):
@@ -103,7 +112,7 @@ class DurationBatchSampler(Sampler[list[int]]):
             whole = needed
         steps = [batches[i : i + W] for i in range(0, whole, W)]
         if self.shuffle:
-            rng.shuffle(steps)
+            random.Random(self.seed * 1_000_003 + self.epoch).shuffle(steps)
         self._cache = (self.epoch, steps)
         return steps
 
