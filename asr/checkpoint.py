@@ -4,11 +4,16 @@ that would need to run code to load is refused.
 
 Two kinds of file load the same way: Lightning training checkpoints (``*.ckpt``, with an
 ``"asr"`` entry and ``model.``-prefixed weights) and exported models (``model.pt``).
+Lightning reads and writes its checkpoints through
+:class:`asr.lightning_module.SafeCheckpointIO`, which uses :func:`read_checkpoint` and
+:func:`asr.io.atomic_write`.
 """
 
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -28,18 +33,31 @@ def checkpoint_meta(recipe: RecipeConfig, tokenizer: Tokenizer) -> dict:
     return {"format_version": FORMAT_VERSION, "config": recipe_to_dict(recipe), "tokenizer": tokenizer.model_proto}
 
 
+def _refusal(path: Path, err: pickle.UnpicklingError) -> CheckpointError:
+    """torch's weights-only error (many lines, advice to load unsafely) -> one line."""
+    called = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+    if called:
+        reason = f"loading it would call {called.group(1)}, which could run code"
+    else:
+        detail = re.search(r"WeightsUnpickler error: \s*([^\n]+)", str(err))
+        reason = f"corrupt, or pickled data that is not plain weights ({detail.group(1) if detail else 'unreadable'})"
+    return CheckpointError(f"{path}: refused: {reason}; only plain-weights checkpoints are loaded")
+
+
 def read_checkpoint(path: str | Path) -> dict:
     """Safely load a checkpoint file -> its dict, or raise :class:`CheckpointError`."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": the error below says it all
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "unsafe content"
-        raise CheckpointError(f"{path}: refused, not a plain-weights checkpoint ({first})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({str(err).splitlines()[0]})") from None
+        raise _refusal(path, err) from None
+    except (RuntimeError, EOFError, OSError, ValueError, MemoryError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({first})") from None
     if not isinstance(data, dict) or "asr" not in data and "config" not in data:
         raise CheckpointError(f"{path}: not an asr checkpoint (no config or tokenizer inside)")
     return data
@@ -48,6 +66,8 @@ def read_checkpoint(path: str | Path) -> dict:
 def export_model(checkpoint_path: str | Path, out_path: str | Path) -> Path:
     """Lightning checkpoint -> compact inference file (config, tokenizer, weights)."""
     data = read_checkpoint(checkpoint_path)
+    if "asr" not in data:
+        raise CheckpointError(f"{checkpoint_path}: not a Lightning training checkpoint (exported already?)")
     meta = data["asr"]
     state = {k.removeprefix("model."): v for k, v in data["state_dict"].items() if k.startswith("model.")}
     exported = {**meta, "state_dict": state}

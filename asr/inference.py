@@ -21,6 +21,7 @@ import torch
 from torch.nn import functional as F
 
 from asr.alignment import Word, align_tokens, group_words, snap_to_pauses
+from asr.audio import AudioError
 from asr.checkpoint import load_parts
 from asr.config import RecipeConfig
 from asr.data.batch import pad_1d
@@ -28,7 +29,6 @@ from asr.decoding import greedy_decode
 from asr.decoding.beam import prefix_beam_search
 from asr.model import CTCModel
 from asr.streaming import Segment, StreamEvent, TranscribeOptions, transcribe_stream
-from asr.audio import AudioError
 from asr.streaming.sources import audio_info, file_blocks
 from asr.tokenizer import Tokenizer
 
@@ -78,7 +78,9 @@ class Recognizer:
     def sample_rate(self) -> int:
         return self.recipe.features.sample_rate
 
-    def stream(self, blocks: Iterable[torch.Tensor], options: TranscribeOptions = TranscribeOptions()) -> Iterator[StreamEvent]:
+    def stream(
+        self, blocks: Iterable[torch.Tensor], options: TranscribeOptions = TranscribeOptions()
+    ) -> Iterator[StreamEvent]:
         """(N_i,) sample blocks at :attr:`sample_rate` -> partial and final events."""
         return transcribe_stream(self.model, self.tokenizer, blocks, options)
 
@@ -87,7 +89,9 @@ class Recognizer:
         (raised after the events of the audio before the fault)."""
         return self.stream(file_blocks(path, self.sample_rate), options)
 
-    def transcribe(self, audio: str | Path | torch.Tensor, options: TranscribeOptions = TranscribeOptions()) -> Transcript:
+    def transcribe(
+        self, audio: str | Path | torch.Tensor, options: TranscribeOptions = TranscribeOptions()
+    ) -> Transcript:
         """A file (any length, read in blocks) or an (N,) waveform -> :class:`Transcript`."""
         if isinstance(audio, torch.Tensor):
             return collect(self.stream([audio], options), audio.numel() / self.sample_rate)
@@ -96,7 +100,10 @@ class Recognizer:
 
     @torch.inference_mode()
     def transcribe_batch(
-        self, waves: list[torch.Tensor], options: TranscribeOptions = TranscribeOptions(), max_batch_seconds: float = 120.0
+        self,
+        waves: list[torch.Tensor],
+        options: TranscribeOptions = TranscribeOptions(),
+        max_batch_seconds: float = 120.0,
     ) -> list[Transcript]:
         """(N_i,) waveforms, each one segment (no longer than ``options.max_segment_s``)
         -> transcripts, decoded in padded batches of similar length.
@@ -113,7 +120,10 @@ class Recognizer:
         start = 0
         while start < len(order):
             end = start + 1  # grow the batch while its padded size fits
-            while end < len(order) and waves[order[end]].numel() * (end - start + 1) <= max_batch_seconds * self.sample_rate:
+            while (
+                end < len(order)
+                and waves[order[end]].numel() * (end - start + 1) <= max_batch_seconds * self.sample_rate
+            ):
                 end += 1
             group = order[start:end]
             padded, lengths = pad_1d([waves[i] for i in group], torch.float32)
@@ -155,7 +165,10 @@ class Recognizer:
         return Transcript(text, duration, words, (segment,))
 
     def transcribe_files(
-        self, paths: Iterable[str | Path], options: TranscribeOptions = TranscribeOptions(), max_batch_seconds: float = 120.0
+        self,
+        paths: Iterable[str | Path],
+        options: TranscribeOptions = TranscribeOptions(),
+        max_batch_seconds: float = 120.0,
     ) -> Iterator[FileResult]:
         """Transcribe files in order -> one :class:`FileResult` each, as soon as it is ready.
 

@@ -50,7 +50,9 @@ class Cue:
     text: str
 
 
-def subtitle_cues(words: Sequence[Word], max_chars: int = 42, max_seconds: float = 5.0, max_gap: float = 1.0) -> list[Cue]:
+def subtitle_cues(
+    words: Sequence[Word], max_chars: int = 42, max_seconds: float = 5.0, max_gap: float = 1.0
+) -> list[Cue]:
     """Group timed words into subtitle cues: a new cue when the line would pass
     ``max_chars`` characters or ``max_seconds``, or after a pause longer than ``max_gap``."""
     cues: list[Cue] = []

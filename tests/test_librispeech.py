@@ -126,8 +126,8 @@ class Mirror(BaseHTTPRequestHandler):
         match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", "")) if server.ranges else None
         start = int(match.group(1)) if match else 0
         if start >= len(data) and start:
-            self.send_error(416)
             server.log.append((name, start, 0))
+            self.send_error(416)
             return
         body = data[start:]
         self.send_response(206 if start else 200)
@@ -139,8 +139,8 @@ class Mirror(BaseHTTPRequestHandler):
             server.cut.discard(name)
             body = body[: len(body) // 2]
             self.close_connection = True
+        server.log.append((name, start, len(body)))  # before sending: the client may check at once
         self.wfile.write(body)
-        server.log.append((name, start, len(body)))
 
     def log_message(self, *args):
         pass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +20,6 @@ from asr.outputs import alignment_text, error_report, render, subtitle_cues, tim
 from asr.streaming import Segment
 from asr.tokenizer import Tokenizer
 from asr.wer import word_errors
-
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -60,7 +58,9 @@ def test_srt_and_vtt():
 
 
 def test_json_has_timed_words_with_confidence():
-    transcript = Transcript("HELLO THERE GENERAL", 4.0, tuple(WORDS), (Segment(0.0, 4.0, "HELLO THERE GENERAL", tuple(WORDS)),))
+    transcript = Transcript(
+        "HELLO THERE GENERAL", 4.0, tuple(WORDS), (Segment(0.0, 4.0, "HELLO THERE GENERAL", tuple(WORDS)),)
+    )
     data = json.loads(render("json", "utt1", transcript))
     assert data["id"] == "utt1" and data["text"] == "HELLO THERE GENERAL" and data["duration"] == 4.0
     assert data["words"][1] == {"word": "THERE", "start": 1.0, "end": 1.4, "confidence": 0.8}
@@ -73,7 +73,11 @@ def test_error_report_agrees_with_wer_counts():
     report = error_report(refs, hyps)
     totals = word_errors([refs[k] for k in hyps], list(hyps.values()))
     ops = [op for utt in report.utterances for op in utt.ops]
-    assert (ops.count("S"), ops.count("D"), ops.count("I")) == (totals.substitutions, totals.deletions, totals.insertions)
+    assert (ops.count("S"), ops.count("D"), ops.count("I")) == (
+        totals.substitutions,
+        totals.deletions,
+        totals.insertions,
+    )
     assert {(r, h) for r, h, _ in report.substitutions} == {("CAT", "BAT"), ("TWO", "TOO")}
     assert dict(report.deletions) == {"THE": 1, "HELLO": 1, "WORLD": 1}
     assert dict(report.insertions) == {"FOUR": 1}
@@ -115,7 +119,10 @@ def test_subtitles_and_json_per_file(setup, tmp_path, capsys):
     from asr.cli.transcribe import main
 
     model_path, paths, _ = setup
-    assert main(["--model", str(model_path), "--format", "srt", "--output-dir", str(tmp_path), str(paths[0].parents[1])]) == 0
+    assert (
+        main(["--model", str(model_path), "--format", "srt", "--output-dir", str(tmp_path), str(paths[0].parents[1])])
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[0] for line in out] == ["utt0", "utt1", "utt2"]  # folder searched recursively
     for line in out:

@@ -150,6 +150,8 @@ def test_truncated_stream_is_an_error_that_keeps_the_transcript(model_path, monk
 
 
 def test_garbage_instead_of_audio(model_path, monkeypatch, capsys):
-    code, out, err = run_main(model_path, b"\x00\x17garbage, not a WAV stream" * 50, monkeypatch=monkeypatch, capsys=capsys)
+    code, out, err = run_main(
+        model_path, b"\x00\x17garbage, not a WAV stream" * 50, monkeypatch=monkeypatch, capsys=capsys
+    )
     assert code == 1 and out == ""
     assert err.startswith("error: -: not a WAV stream") and "raw 16-bit PCM" in err

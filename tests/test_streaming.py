@@ -122,7 +122,11 @@ def test_cached_chunk_encoder_equals_chunk_mask(recognizer, chunk, left, conv):
 
 @pytest.mark.parametrize(
     "options",
-    [TranscribeOptions(), TranscribeOptions(chunk_ms=160, left_chunks=2), TranscribeOptions(chunk_ms=640, beam_width=4)],
+    [
+        TranscribeOptions(),
+        TranscribeOptions(chunk_ms=160, left_chunks=2),
+        TranscribeOptions(chunk_ms=640, beam_width=4),
+    ],
 )
 def test_stream_equals_batch(recognizer, options):
     waves = [speechlike(3.3, 3), speechlike(1.2, 4)]

@@ -22,11 +22,12 @@ in that format and standard output keeps the ``id<TAB>text`` lines.
 
 A file that cannot be read gets one ``error:`` line on stderr naming it; the others are
 still transcribed, and the exit status is 1. Input that breaks off part-way (a truncated
-file, garbage on standard input) keeps what was transcribed before the fault. With
-``--ref`` (Kaldi ``text`` format), WER is computed after the normalization of ``asr.text``
-on both sides; a file that failed counts as an empty hypothesis (or as what was
-transcribed before it failed). ``--report`` adds the most frequent errors to the WER
-figures; ``--alignment`` writes each utterance's word alignment.
+file, garbage on standard input) keeps what was transcribed before the fault: standard
+input prints it as usual, a file in the json format (with an ``"error"`` field) and in
+``--output-dir``; a failed file gets no ``id<TAB>text`` line. With ``--ref`` (Kaldi
+``text`` format), WER is computed after the normalization of ``asr.text`` on both sides;
+a file that failed counts as an empty hypothesis. ``--report`` adds the most frequent
+errors to the WER figures; ``--alignment`` writes each utterance's word alignment.
 """
 
 from __future__ import annotations
@@ -48,18 +49,43 @@ def parse_args(argv):
     parser.add_argument("--ref", type=Path, help="reference transcripts, Kaldi text format")
     parser.add_argument("--report", type=Path, help="write WER figures and top errors as JSON here (needs --ref)")
     parser.add_argument("--alignment", type=Path, help="write per-utterance word alignments here (needs --ref)")
-    parser.add_argument("--format", choices=("text", "json", "srt", "vtt"), default="text", help="output format (default: text)")
+    parser.add_argument(
+        "--format", choices=("text", "json", "srt", "vtt"), default="text", help="output format (default: text)"
+    )
     parser.add_argument("--output-dir", type=Path, help="write one DIR/<id>.<ext> per input in --format")
-    parser.add_argument("--chunk-ms", type=int, default=None, help="attention chunk in ms, multiple of 40 (default: full context; stdin: 640)")
-    parser.add_argument("--left-chunks", type=int, default=8, help="chunks of left context with --chunk-ms, -1 = all (default: 8)")
+    parser.add_argument(
+        "--chunk-ms",
+        type=int,
+        default=None,
+        help="attention chunk in ms, multiple of 40 (default: full context; stdin: 640)",
+    )
+    parser.add_argument(
+        "--left-chunks", type=int, default=8, help="chunks of left context with --chunk-ms, -1 = all (default: 8)"
+    )
     parser.add_argument("--beam", type=int, default=1, help="CTC prefix beam width, 1 = greedy (default: 1)")
-    parser.add_argument("--raw-rate", type=int, default=None, help="standard input is raw 16-bit mono PCM at this rate (default: WAV)")
-    parser.add_argument("--partial", action=argparse.BooleanOptionalAction, default=True, help="show partial results for standard input (default: on)")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr (default: when stderr is a terminal)")
+    parser.add_argument(
+        "--raw-rate", type=int, default=None, help="standard input is raw 16-bit mono PCM at this rate (default: WAV)"
+    )
+    parser.add_argument(
+        "--partial",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="show partial results for standard input (default: on)",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per model batch (default: 120)")
-    parser.add_argument("audio", nargs="+", help="audio files, folders, @LIST files, *.jsonl manifests or - (standard input)")
+    parser.add_argument(
+        "--batch-seconds", type=float, default=120.0, help="padded audio seconds per model batch (default: 120)"
+    )
+    parser.add_argument(
+        "audio", nargs="+", help="audio files, folders, @LIST files, *.jsonl manifests or - (standard input)"
+    )
     return parser.parse_args(argv)
 
 
@@ -99,7 +125,7 @@ def _manifest_inputs(path: Path, errors: list[str]) -> list[tuple[str, Path]]:
             entry = json.loads(line)
             audio = Path(entry["audio"])
         except (json.JSONDecodeError, KeyError, TypeError):
-            errors.append(f"{path}:{number}: not a manifest line with an \"audio\" field")
+            errors.append(f'{path}:{number}: not a manifest line with an "audio" field')
             continue
         inputs.append((str(entry.get("id") or audio.stem), audio))
     return inputs

@@ -2,13 +2,15 @@
 
 Utterances are sorted by duration, cut into ``buckets`` groups of similar length, shuffled
 inside each group and packed (once, from the seed) into batches whose padded size
-(longest x count) stays under ``max_batch_seconds``. Consecutive batches (similar durations) are then grouped into
-*steps* of ``world_size`` batches, one per rank, so that ranks wait little for each other;
-the order of steps is shuffled per epoch. Everything depends only on ``(seed, epoch)``:
-every rank computes the same step list and takes its own batch of each step, so ranks read
-disjoint utterances and all get the same number of batches (an unequal count hangs DDP at
-the end of an epoch). An incomplete last step is padded with the first batches, so every
-utterance is seen every epoch (``drop_remainder=True`` drops it instead).
+(longest x count) stays under ``max_batch_seconds``; the batch count is thus the same
+every epoch (Lightning counts an epoch's batches once). The largest batches are split in
+two until the count is a multiple of ``world_size``. Consecutive batches (similar
+durations) are grouped into *steps* of ``world_size`` batches, one per rank, so that ranks
+wait little for each other; the order of steps is shuffled per epoch. Everything depends
+only on ``(seed, epoch)``: every rank computes the same step list and takes its own batch
+of each step, so ranks read disjoint utterances, every utterance is read once per epoch,
+and all ranks get the same number of batches (an unequal count hangs DDP at the end of an
+epoch). Only a set with fewer multi-utterance batches than that needs repeats a batch.
 
 Resuming: :meth:`DurationBatchSampler.state_dict` records the epoch and how many batches
 of it the training loop consumed (:meth:`~DurationBatchSampler.mark_consumed`, called by
@@ -39,7 +41,6 @@ class DurationBatchSampler(Sampler[list[int]]):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
-        drop_remainder: bool | None = None,
     ):
         if max_batch_seconds <= 0:
             raise ValueError("max_batch_seconds must be positive")
@@ -52,7 +53,6 @@ class DurationBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
-        self.drop_remainder = False if drop_remainder is None else drop_remainder
         self.epoch = 0
         self.consumed = 0  # batches of this epoch the training loop has taken (this rank)
         self._skip = 0  # batches to skip at the next iteration (set by load_state_dict)
@@ -82,6 +82,20 @@ class DurationBatchSampler(Sampler[list[int]]):
             batches.append(current)
         return batches
 
+    def _even_out(self, batches: list[list[int]]) -> list[list[int]]:
+        """Split the largest batches in two (in place, so neighbours stay alike) until the
+        count is a multiple of ``world_size``; repeat batches only if too few can split."""
+        W = self.world_size
+        need = -len(batches) % W
+        largest = sorted((i for i, b in enumerate(batches) if len(b) > 1), key=lambda i: (-len(batches[i]), i))
+        split = set(largest[:need])
+        out: list[list[int]] = []
+        for i, batch in enumerate(batches):
+            out.extend([batch[: len(batch) // 2], batch[len(batch) // 2 :]] if i in split else [batch])
+        if len(out) % W and out:  # e.g. fewer utterances than ranks: wrap around
+            out += [out[i % len(out)] for i in range(-len(out) % W)]
+        return out
+
     def steps(self) -> list[list[list[int]]]:
         """The epoch's steps, each ``world_size`` batches of utterance indices (rank r takes [r]).
 
@@ -101,16 +115,9 @@ class DurationBatchSampler(Sampler[list[int]]):
                 if self.shuffle:
                     pack_rng.shuffle(group)
                 grouped.extend(group)
-            self._batches = self._pack(grouped)  # neighbours have similar durations
-        batches = self._batches
+            self._batches = self._even_out(self._pack(grouped))  # neighbours have similar durations
         W = self.world_size
-        whole = len(batches) // W * W
-        if whole < len(batches) and (not self.drop_remainder or whole == 0):
-            # pad the last step by wrapping around (a tiny set may need to wrap several times)
-            needed = math.ceil(len(batches) / W) * W
-            batches = [batches[i % len(batches)] for i in range(needed)]
-            whole = needed
-        steps = [batches[i : i + W] for i in range(0, whole, W)]
+        steps = [self._batches[i : i + W] for i in range(0, len(self._batches), W)]
         if self.shuffle:
             random.Random(self.seed * 1_000_003 + self.epoch).shuffle(steps)
         self._cache = (self.epoch, steps)

@@ -70,7 +70,9 @@ class StreamingFrontend:
         lengths = torch.tensor([self.feats.shape[0]], device=self.feats.device)
         count = int(self.model.subsampling.output_lengths(lengths))
         if count == 0:
-            return FrontendOutput(self.feats.new_zeros(0, self.model.head.in_features), self.feats.new_zeros(0, self.rate))
+            return FrontendOutput(
+                self.feats.new_zeros(0, self.model.head.in_features), self.feats.new_zeros(0, self.rate)
+            )
         frames, _ = self.model.subsampling(self.feats[None], lengths)  # (1, count, D)
         energy = self.energy[: count * self.rate].view(count, self.rate)  # (count, 4)
         self.feats = self.feats[count * self.rate :]

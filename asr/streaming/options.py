@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
 @dataclass(frozen=True)
 class TranscribeOptions:
     """How a model turns audio into text. The defaults are full context and greedy decoding.

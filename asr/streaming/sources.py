@@ -19,7 +19,7 @@ import torch
 from asr.audio import AudioError
 from asr.streaming.resample import StreamingResampler
 
-FILE_BLOCK_SECONDS = 1.0  # file reads: large blocks, few calls
+FILE_BLOCK_SECONDS = 0.5  # file reads: few calls, and little lost when a file breaks off mid-block
 STREAM_BLOCK_SECONDS = 0.1  # live input: small blocks, low latency
 UNKNOWN_SIZE = (0, 0xFFFFFFFF)  # data sizes that streaming WAV writers put in the header
 
@@ -39,7 +39,7 @@ def _check_file(path: Path) -> None:
 
 
 def _reason(err: Exception) -> str:
-    return str(err).split(":")[-1].strip() or "unreadable"
+    return str(err).split(":")[-1].strip().rstrip(".") or "unreadable"
 
 
 def audio_info(path: str | Path) -> sf._SoundFileInfo:
@@ -76,7 +76,9 @@ def _wav_declared_bytes(path: Path) -> tuple[int, int] | None:
             f.seek(chunk_size + (chunk_size & 1), 1)
 
 
-def file_blocks(path: str | Path, target_rate: int = 16000, block_seconds: float = FILE_BLOCK_SECONDS) -> Iterator[torch.Tensor]:
+def file_blocks(
+    path: str | Path, target_rate: int = 16000, block_seconds: float = FILE_BLOCK_SECONDS
+) -> Iterator[torch.Tensor]:
     """Read ``path`` block by block -> (N_i,) float32 mono blocks at ``target_rate``."""
     path = Path(path)
     info = audio_info(path)
