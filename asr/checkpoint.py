@@ -81,7 +81,7 @@ def load_parts(path: str | Path):
     data = read_checkpoint(path)
     meta = data.get("asr", data)
     try:
-        recipe = recipe_from_dict(meta["config"])
+        recipe = recipe_from_dict(meta["config"], check_trainer=False)
         tokenizer = Tokenizer(meta["tokenizer"])
         state = data["state_dict"]
         if "asr" in data:  # Lightning checkpoint

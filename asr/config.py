@@ -159,7 +159,7 @@ def _coerce(value: Any, annotation: str, key: str) -> Any:
     return value
 
 
-def _build(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
+def _build(cls: type, values: Mapping[str, Any], prefix: str, check_trainer: bool = True) -> Any:
     if not isinstance(values, Mapping):
         raise ConfigError(f"config key '{prefix.rstrip('.')}' expects a mapping, got {values!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -170,9 +170,9 @@ def _build(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
         annotation = str(fields[key].type)
         sub = _SECTIONS.get(key) if cls is RecipeConfig else None
         if sub is not None:
-            kwargs[key] = _build(sub, value, f"{prefix}{key}.")
+            kwargs[key] = _build(sub, value, f"{prefix}{key}.", check_trainer)
         elif key == "trainer":
-            kwargs[key] = _check_trainer_args(value)
+            kwargs[key] = _check_trainer_args(value) if check_trainer else dict(value)
         else:
             kwargs[key] = _coerce(value, annotation, prefix + key)
     return cls(**kwargs)
@@ -233,8 +233,10 @@ def _merge(base: dict, extra: Mapping) -> dict:
     return out
 
 
-def recipe_from_dict(values: Mapping[str, Any]) -> RecipeConfig:
-    return _build(RecipeConfig, values, "")
+def recipe_from_dict(values: Mapping[str, Any], check_trainer: bool = True) -> RecipeConfig:
+    """``check_trainer=False`` skips validating ``trainer`` keys against lightning (and
+    importing it): inference reads recipes from checkpoints and never builds a Trainer."""
+    return _build(RecipeConfig, values, "", check_trainer)
 
 
 def recipe_to_dict(recipe: RecipeConfig) -> dict[str, Any]:

@@ -12,10 +12,11 @@ padded batches for throughput.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import torch
 from torch.nn import functional as F
@@ -32,6 +33,9 @@ from asr.streaming import Segment, StreamEvent, TranscribeOptions, transcribe_st
 from asr.streaming.sources import audio_info, file_blocks
 from asr.tokenizer import Tokenizer
 
+if TYPE_CHECKING:
+    from asr.plot.trace import Trace
+
 __all__ = ["FileResult", "Recognizer", "Transcript", "TranscribeOptions", "collect", "join_segments", "load_model"]
 GROUP_SECONDS = 300.0  # short files read ahead and decoded together (bounds memory: ~20 MB of samples)
 GROUP_FILES = 64
@@ -43,6 +47,20 @@ class Transcript:
     duration: float  # seconds of audio
     words: tuple[Word, ...] = ()  # timed words, in order
     segments: tuple[Segment, ...] = ()  # the pieces long audio was cut into
+    # what the pictures need (first minute; Recognizer.transcribe only): asr.plot.trace
+    trace: Trace | None = field(default=None, repr=False, compare=False)
+
+    def show(self, **options):
+        """Waveform, words, log-mel and CTC posteriors in a window or notebook (needs matplotlib)."""
+        from asr.plot.transcript import show_transcript
+
+        return show_transcript(self, **options)
+
+    def save(self, path: str | Path, **options) -> Path:
+        """The same figure as a PNG file."""
+        from asr.plot.transcript import plot_transcript
+
+        return plot_transcript(self, path, **options)
 
 
 @dataclass(frozen=True)
@@ -90,13 +108,21 @@ class Recognizer:
         return self.stream(file_blocks(path, self.sample_rate), options)
 
     def transcribe(
-        self, audio: str | Path | torch.Tensor, options: TranscribeOptions = TranscribeOptions()
+        self, audio: str | Path | torch.Tensor, options: TranscribeOptions = TranscribeOptions(), trace: bool = True
     ) -> Transcript:
-        """A file (any length, read in blocks) or an (N,) waveform -> :class:`Transcript`."""
-        if isinstance(audio, torch.Tensor):
-            return collect(self.stream([audio], options), audio.numel() / self.sample_rate)
-        info = audio_info(audio)
-        return collect(self.stream_file(audio, options), info.frames / info.samplerate)
+        """A file (any length, read in blocks) or an (N,) waveform -> :class:`Transcript`.
+
+        With ``trace`` the transcript keeps what its pictures need (``result.show()``,
+        ``result.save(png)``; the first minute, from this same forward pass)."""
+        from asr.plot.trace import Recorder  # imports no matplotlib
+
+        with Recorder(self.model) if trace else contextlib.nullcontext() as recorder:
+            if isinstance(audio, torch.Tensor):
+                result = collect(self.stream([audio], options), audio.numel() / self.sample_rate)
+            else:
+                info = audio_info(audio)
+                result = collect(self.stream_file(audio, options), info.frames / info.samplerate)
+        return replace(result, trace=recorder.trace(self.tokenizer)) if trace else result
 
     @torch.inference_mode()
     def transcribe_batch(

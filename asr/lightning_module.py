@@ -1,15 +1,24 @@
 """Training logic in Lightning: CTC loss in fp32, AdamW, warm-up then cosine decay,
-greedy WER on the validation set, and self-describing checkpoints."""
+greedy WER on the validation set, and self-describing checkpoints, written atomically.
+
+Faults during training are reported, not fatal where training can go on: a non-finite
+loss skips its step (``skipped_steps``), an utterance whose audio cannot be read is left
+out of its batch (``skipped_utterances``), both counted, logged and printed on stderr; a
+run of :data:`MAX_BAD_STEPS` non-finite losses stops with :class:`NonFiniteLossError`,
+and running out of memory names the batch (:class:`BatchOutOfMemoryError`).
+"""
 
 from __future__ import annotations
 
 import math
+import sys
 
 import lightning as L
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torchmetrics.text import WordErrorRate
 
-from asr.checkpoint import checkpoint_meta
+from asr.checkpoint import checkpoint_meta, read_checkpoint
 from asr.config import RecipeConfig
 from asr.data.batch import Batch
 from asr.decoding import greedy_decode
@@ -18,10 +27,32 @@ from asr.model.ctc_model import ctc_loss
 from asr.tokenizer import Tokenizer
 
 MAX_BAD_STEPS = 20  # consecutive non-finite losses before the run stops
+MAX_IDS_SHOWN = 5
 
 
 class NonFiniteLossError(RuntimeError):
     pass
+
+
+class BatchOutOfMemoryError(torch.OutOfMemoryError):
+    """Out of memory on one training batch; the message gives its size and duration."""
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoints written atomically (:func:`asr.io.atomic_write`: temporary file,
+    fsync, rename; Lightning's own writer renames from the system temporary folder, a copy
+    when that is another file system) and read only with ``weights_only=True``
+    (:func:`asr.checkpoint.read_checkpoint`), whatever the caller asks for."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        from asr.io import atomic_write
+
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
+        return read_checkpoint(path)
 
 
 class ASRModule(L.LightningModule):
@@ -35,16 +66,35 @@ class ASRModule(L.LightningModule):
         self.val_wer = WordErrorRate()
         self.bad_steps = 0  # consecutive non-finite losses
         self.skipped_steps = 0
+        self.skipped_utterances = 0  # distinct training utterances left out of their batches
+        self._left_out: set[str] = set()  # their ids
+        self._reported: set[str] = set()  # report lines already printed
+        self._batch: Batch | None = None  # the batch in flight, to name it if backward runs out of memory
 
     def training_step(self, batch: Batch, batch_idx: int):
-        log_probs, lengths = self.model(batch.waves, batch.wave_lengths)
-        loss = ctc_loss(log_probs, lengths, batch.tokens, batch.token_lengths)
+        self._skip_unusable(batch)
+        if not batch.ids:  # nothing in this batch could be read
+            return None
+        self._batch = batch
+        try:
+            log_probs, lengths = self.model(batch.waves, batch.wave_lengths)
+            loss = ctc_loss(log_probs, lengths, batch.tokens, batch.token_lengths)
+        except torch.OutOfMemoryError as err:
+            raise self._out_of_memory(batch, "forward") from err
         if not torch.isfinite(loss):
             self.bad_steps += 1
             self.skipped_steps += 1
             self.log("skipped_steps", float(self.skipped_steps))
+            print(
+                f"warning: non-finite loss at step {self.global_step} ({_ids(batch.ids)}); step skipped, "
+                f"{self.skipped_steps} so far",
+                file=sys.stderr,
+            )
             if self.bad_steps >= MAX_BAD_STEPS:
-                raise NonFiniteLossError(f"{self.bad_steps} non-finite losses in a row; stopping (lower optim.lr?)")
+                raise NonFiniteLossError(
+                    f"{self.bad_steps} non-finite losses in a row (last at step {self.global_step}); "
+                    f"stopping (lower optim.lr?)"
+                )
             return None  # Lightning skips the optimizer step
         self.bad_steps = 0
         B = batch.waves.shape[0]
@@ -52,7 +102,47 @@ class ASRModule(L.LightningModule):
         self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True, batch_size=B)
         return loss
 
+    def backward(self, loss: torch.Tensor, *args, **kwargs) -> None:
+        try:
+            super().backward(loss, *args, **kwargs)
+        except torch.OutOfMemoryError as err:
+            raise self._out_of_memory(self._batch, "backward") from err
+
+    def _out_of_memory(self, batch: Batch | None, stage: str) -> BatchOutOfMemoryError:
+        if batch is None:
+            return BatchOutOfMemoryError(f"out of memory in {stage}")
+        lengths = batch.wave_lengths.cpu()
+        rate = self.recipe.features.sample_rate
+        padded = batch.waves.shape[0] * batch.waves.shape[1] / rate
+        return BatchOutOfMemoryError(
+            f"out of memory in {stage} on a batch of {len(batch.ids)} utterances, {float(lengths.sum()) / rate:.1f} s "
+            f"of audio ({padded:.1f} s padded, longest {float(lengths.max()) / rate:.1f} s; {_ids(batch.ids)}); "
+            f"lower data.max_batch_seconds (now {self.recipe.data.max_batch_seconds}) or data.max_duration"
+        )
+
+    def _skip_unusable(self, batch: Batch) -> None:
+        """Count and report (once per utterance) what the loader had to leave out."""
+        if not batch.skipped:
+            return
+        for line in batch.skipped:
+            if line not in self._reported:
+                self._reported.add(line)
+                print(f"warning: utterance left out: {line}", file=sys.stderr)
+        if self.trainer is not None and self.trainer.training:
+            self._left_out.update(line.split(":", 1)[0] for line in batch.skipped)
+            self.skipped_utterances = len(self._left_out)
+            self.log("skipped_utterances", float(self.skipped_utterances))
+
+    def on_train_epoch_end(self) -> None:
+        # epoch-level, so the counts reach the logs whatever log_every_n_steps is
+        totals = {"skipped_steps_total": self.skipped_steps, "skipped_utterances_total": self.skipped_utterances}
+        for name, count in totals.items():
+            self.log(name, float(count), reduce_fx="sum", sync_dist=True)  # summed over ranks
+
     def validation_step(self, batch: Batch, batch_idx: int):
+        self._skip_unusable(batch)
+        if not batch.ids:
+            return
         log_probs, lengths = self.model(batch.waves, batch.wave_lengths)
         loss = ctc_loss(log_probs, lengths, batch.tokens, batch.token_lengths)
         hyps = [self.tokenizer.decode(ids) for ids in greedy_decode(log_probs, lengths)]
@@ -84,3 +174,8 @@ class ASRModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["asr"] = checkpoint_meta(self.recipe, self.tokenizer)
+
+
+def _ids(ids: tuple[str, ...]) -> str:
+    shown = ", ".join(ids[:MAX_IDS_SHOWN]) + (" ..." if len(ids) > MAX_IDS_SHOWN else "")
+    return f"ids {shown}"

@@ -58,7 +58,9 @@ def recognizer() -> Recognizer:
     torch.manual_seed(0)
     tokenizer = word_tokenizer()
     recipe = RecipeConfig(
-        model=ModelConfig(d_model=32, n_heads=4, n_layers=2, ff_dim=64, dropout=0.0, subsampling_channels=8, conv_kernel=5),
+        model=ModelConfig(
+            d_model=32, n_heads=4, n_layers=2, ff_dim=64, dropout=0.0, subsampling_channels=8, conv_kernel=5
+        ),
         specaug=SpecAugmentConfig(freq_masks=0, time_masks=0),
     )
     model = CTCModel(recipe.model, recipe.features, recipe.specaug, tokenizer.vocab_size)
@@ -252,7 +254,8 @@ def test_cli(recognizer, wav, tmp_path, capsys):
     from asr.cli.plot import main
 
     model_path = tmp_path / "model.pt"
-    torch.save({**checkpoint_meta(recognizer.recipe, recognizer.tokenizer), "state_dict": recognizer.model.state_dict()}, model_path)
+    meta = checkpoint_meta(recognizer.recipe, recognizer.tokenizer)
+    torch.save({**meta, "state_dict": recognizer.model.state_dict()}, model_path)
     assert main(["transcript", "--model", str(model_path), str(wav), "--out", str(tmp_path / "t.png")]) == 0
     assert main(["attention", "--model", str(model_path), str(wav), "--head", "1", "--out", str(tmp_path / "att")]) == 0
     written = capsys.readouterr().out.split()
@@ -261,7 +264,8 @@ def test_cli(recognizer, wav, tmp_path, capsys):
         assert plt_image(path)[..., :3].std() > 0.1
     assert main(["attention", "--model", str(model_path), str(wav), "--layer", "5", "--out", str(tmp_path)]) == 1
     assert "layers 0..1" in capsys.readouterr().err
-    assert main(["transcript", "--model", str(model_path), str(tmp_path / "missing.wav"), "--out", str(tmp_path / "m.png")]) == 1
+    missing = tmp_path / "missing.wav"
+    assert main(["transcript", "--model", str(model_path), str(missing), "--out", str(tmp_path / "m.png")]) == 1
     assert "missing.wav: no such file" in capsys.readouterr().err
 
 

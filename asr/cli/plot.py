@@ -32,7 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     transcript.add_argument("--model", type=Path, required=True, help="model.pt or a training checkpoint")
     transcript.add_argument("audio", type=Path, help="audio file (any format soundfile reads)")
     transcript.add_argument("--out", type=Path, required=True, help="PNG to write")
-    transcript.add_argument("--top-k", type=int, default=3, help="tokens per frame drawn as posterior curves (default 3)")
+    transcript.add_argument("--top-k", type=int, default=3, help="tokens per frame drawn as curves (default 3)")
 
     attention = sub.add_parser("attention", help="self-attention heat maps of one file")
     attention.add_argument("--model", type=Path, required=True, help="model.pt or a training checkpoint")
@@ -40,7 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     attention.add_argument("--out", type=Path, required=True, help="folder for the PNGs (made if missing)")
     attention.add_argument("--layer", type=int, help="layer, from 0 (default: every layer)")
     attention.add_argument("--head", type=head_arg, default=None, help="head, from 0, or 'mean' (default)")
-    attention.add_argument("--segment", type=int, default=0, help="segment of long audio (20 s each at most; default 0)")
+    attention.add_argument("--segment", type=int, default=0, help="segment of long audio (default 0)")
 
     curves = sub.add_parser("curves", help="training curves from a run's metrics.csv")
     curves.add_argument("log", type=Path, help="metrics.csv written by train.py")
@@ -74,10 +74,11 @@ def draw(args: argparse.Namespace) -> list[Path]:
     args.out.mkdir(parents=True, exist_ok=True)
     layers = [args.layer] if args.layer is not None else range(len(recognizer.model.encoder.layers))
     head = "mean" if args.head is None else f"head{args.head}"
-    return [
-        plot_attention(result, args.out / f"{args.audio.stem}.layer{layer}.{head}.png", layer, args.head, args.segment, trace)
-        for layer in layers
-    ]
+    written = []
+    for layer in layers:
+        out = args.out / f"{args.audio.stem}.layer{layer}.{head}.png"
+        written.append(plot_attention(result, out, layer, args.head, args.segment, trace))
+    return written
 
 
 def main(argv=None) -> int:

@@ -4,6 +4,10 @@
 
 Any ``lightning.Trainer`` argument is a ``trainer.*`` override, e.g.
 ``trainer.devices=4 trainer.num_nodes=2 trainer.strategy=ddp trainer.precision=bf16-mixed``.
+``--save-every-steps N`` also refreshes ``checkpoints/last.ckpt`` every N steps; a run
+killed mid-epoch continues with ``--resume exp_dir/checkpoints/last.ckpt`` after the
+batches it had trained on. Checkpoints are written atomically and loaded only as plain
+weights (a file that would run code is refused).
 Outputs in ``exp_dir``: ``checkpoints/`` (best and last), ``model.pt`` (the best model,
 self-describing), ``<split>.ref`` reference files, ``<split>.list`` audio lists,
 ``metrics.csv`` logs.
@@ -26,7 +30,17 @@ def parse_args(argv):
     parser.add_argument("--config", type=Path, required=True, help="recipe YAML")
     parser.add_argument("--resume", type=Path, default=None, help="Lightning checkpoint to resume from")
     parser.add_argument(
+        "--save-every-steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also write checkpoints/last.ckpt every N training steps, so a crash mid-epoch loses less (default: off)",
+    )
+    parser.add_argument(
         "--curve", action="store_true", help="also score the first test split at every validation (learning curves)"
+    )
+    parser.add_argument(
+        "--keep-best", type=int, default=1, help="best checkpoints to keep (for averaging, asr.cli.average)"
     )
     parser.add_argument("overrides", nargs="*", help="section.key=value overrides")
     return parser.parse_args(argv)
@@ -41,10 +55,12 @@ def write_references(recipe, test: dict) -> None:
         atomic_write_text(recipe.exp_path / f"{split}.list", "".join(f"{e.audio}\n" for e in entries))
 
 
-def build_trainer(recipe, extra_callbacks=()):
+def build_trainer(recipe, extra_callbacks=(), save_every_steps: int = 0, keep_best: int = 1):
     import lightning as L
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
+
+    from asr.lightning_module import SafeCheckpointIO
 
     checkpoints = ModelCheckpoint(
         dirpath=recipe.exp_path / "checkpoints",
@@ -52,12 +68,23 @@ def build_trainer(recipe, extra_callbacks=()):
         monitor="val_wer",
         mode="min",
         save_last=True,
-        save_top_k=1,
+        save_top_k=keep_best,
+        enable_version_counter=save_every_steps == 0,  # else both callbacks write last.ckpt, not last-v1.ckpt
     )
     kwargs = {**DEFAULT_TRAINER, "gradient_clip_val": recipe.optim.grad_clip, **recipe.trainer}
     logger = CSVLogger(recipe.exp_path, name="logs")
     callbacks = [checkpoints, LearningRateMonitor("step"), *extra_callbacks]
-    return L.Trainer(callbacks=callbacks, logger=logger, **kwargs), checkpoints
+    if save_every_steps > 0:  # mid-epoch last.ckpt; the sampler state in it skips the batches already seen
+        steps = ModelCheckpoint(
+            dirpath=recipe.exp_path / "checkpoints",
+            every_n_train_steps=save_every_steps,
+            save_top_k=0,
+            save_last=True,
+            enable_version_counter=False,
+        )
+        callbacks.append(steps)
+    trainer = L.Trainer(callbacks=callbacks, logger=logger, plugins=[SafeCheckpointIO()], **kwargs)
+    return trainer, checkpoints
 
 
 def main(argv=None) -> int:
@@ -72,11 +99,22 @@ def main(argv=None) -> int:
     import torch
 
     from asr.callbacks import TestWER, WallClock
-    from asr.checkpoint import export_model
+    from asr.checkpoint import CheckpointError, export_model, read_checkpoint
     from asr.data.datamodule import ASRDataModule
-    from asr.lightning_module import ASRModule
+    from asr.lightning_module import ASRModule, BatchOutOfMemoryError, NonFiniteLossError
     from asr.prepare import prepare
 
+    if args.resume is not None:  # refuse an unusable or unsafe checkpoint before hours of data preparation
+        try:
+            state = read_checkpoint(args.resume)
+        except CheckpointError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        if "asr" not in state:
+            print(f"error: {args.resume}: not a training checkpoint (an exported model cannot resume)", file=sys.stderr)
+            return 2
+        print(f"resuming from {args.resume}: epoch {state.get('epoch')}, step {state.get('global_step')}")
+        del state
     L.seed_everything(recipe.seed, workers=True)
     started = time.time()
     data = prepare(recipe)
@@ -95,8 +133,12 @@ def main(argv=None) -> int:
     callbacks = [clock]
     if args.curve:
         callbacks.append(TestWER(next(iter(data.test.values())), clock))
-    trainer, checkpoints = build_trainer(recipe, callbacks)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=args.resume)
+    trainer, checkpoints = build_trainer(recipe, callbacks, args.save_every_steps, args.keep_best)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=args.resume)
+    except (NonFiniteLossError, BatchOutOfMemoryError, CheckpointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
 
     if trainer.global_rank == 0:
         best = checkpoints.best_model_path or checkpoints.last_model_path

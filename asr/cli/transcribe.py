@@ -33,6 +33,7 @@ errors to the WER figures; ``--alignment`` writes each utterance's word alignmen
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
@@ -153,7 +154,10 @@ class Writer:
         else:
             rendered = render(self.fmt, utt_id, transcript)
         if self.output_dir is not None:
-            atomic_write_text(self.output_dir / f"{utt_id}{SUFFIXES[self.fmt]}", rendered)
+            out = self.output_dir / f"{utt_id}{SUFFIXES[self.fmt]}"
+            if out.parent != self.output_dir:  # an id such as "../x" from a manifest
+                raise OSError(errno.EINVAL, "the id is not a plain file name", str(out))
+            atomic_write_text(out, rendered)
             rendered = text_line(utt_id, transcript.text) + "\n"
         if error is None or stream or (self.fmt == "json" and self.output_dir is None):
             sys.stdout.write(rendered)
@@ -250,7 +254,12 @@ def main(argv=None) -> int:
     def finish(utt_id: str, transcript, error: str | None, stream: bool = False) -> None:
         nonlocal failed
         if transcript is not None:
-            writer.write(utt_id, transcript, error, stream)
+            try:
+                writer.write(utt_id, transcript, error, stream)
+            except OSError as err:  # --output-dir on a full disk: this result is lost, not the others
+                if err.filename is None:  # standard output itself failed (a closed pipe): stop
+                    raise
+                error = f"{err.filename}: cannot write the result for {utt_id} ({err.strerror})"
         if error is not None:
             print(f"error: {error}", file=sys.stderr, flush=True)
             failed += 1

@@ -1,4 +1,10 @@
-"""Typed batches and the dataset that yields their pieces."""
+"""Typed batches and the dataset that yields their pieces.
+
+An utterance whose audio cannot be read when it is loaded (gone missing or unreadable
+after the manifest was made) does not stop training: the dataset yields an
+:class:`Unusable` in its place, and :func:`collate` leaves it out of the batch, listing it
+in ``Batch.skipped`` for the training module to count and report.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import torch
 import torchaudio.functional as AF
 from torch.utils.data import Dataset
 
-from asr.audio import read_audio
+from asr.audio import AudioError, read_audio
 from asr.data.manifest import Entry
 from asr.tokenizer import Tokenizer
 
@@ -22,6 +28,7 @@ class Batch:
     token_lengths: torch.Tensor  # (B,)
     ids: tuple[str, ...]
     texts: tuple[str, ...]
+    skipped: tuple[str, ...] = ()  # "id: reason" for each utterance left out of this batch
 
     def to(self, device: torch.device | str) -> "Batch":
         return Batch(
@@ -31,6 +38,7 @@ class Batch:
             self.token_lengths.to(device),
             self.ids,
             self.texts,
+            self.skipped,
         )
 
     @property
@@ -47,6 +55,14 @@ def pad_1d(items: list[torch.Tensor], dtype: torch.dtype) -> tuple[torch.Tensor,
     return out, lengths
 
 
+@dataclass(frozen=True)
+class Unusable:
+    """Stands in for an utterance that could not be loaded."""
+
+    id: str
+    reason: str  # one line; names the file when the audio is at fault
+
+
 class UtteranceDataset(Dataset):
     """Manifest entries -> (id, wave (N,), token ids (U,), text); optional speed perturbation."""
 
@@ -59,8 +75,12 @@ class UtteranceDataset(Dataset):
         return len(self.entries)
 
     def __getitem__(self, index: int):
+        """-> (id, wave, tokens, text), or :class:`Unusable` naming what is wrong."""
         entry = self.entries[index]
-        wave = read_audio(entry.audio)
+        try:
+            wave = read_audio(entry.audio)
+        except AudioError as err:
+            return Unusable(entry.id, str(err))
         if self.speed_perturb:
             factor = random.choice(self.speed_perturb)
             if factor != 1.0:  # faster speech = fewer samples at the same rate
@@ -70,7 +90,11 @@ class UtteranceDataset(Dataset):
 
 
 def collate(items) -> Batch:
-    ids, waves, tokens, texts = zip(*items)
+    """Dataset items -> one padded :class:`Batch`; :class:`Unusable` items are listed in
+    ``skipped`` (a batch may end up with no utterance at all)."""
+    skipped = tuple(f"{item.id}: {item.reason}" for item in items if isinstance(item, Unusable))
+    usable = [item for item in items if not isinstance(item, Unusable)]
+    ids, waves, tokens, texts = zip(*usable) if usable else ((), (), (), ())
     waves, wave_lengths = pad_1d(list(waves), torch.float32)
     tokens, token_lengths = pad_1d(list(tokens), torch.long)
-    return Batch(waves, wave_lengths, tokens, token_lengths, tuple(ids), tuple(texts))
+    return Batch(waves, wave_lengths, tokens, token_lengths, tuple(ids), tuple(texts), skipped)

@@ -104,7 +104,9 @@ class AttentionMap:
         return self.start + self.weights.shape[0] * self.frame_shift
 
 
-def attention_map(result, layer: int, head: int | None = None, segment: int = 0, trace: Trace | None = None) -> AttentionMap:
+def attention_map(
+    result, layer: int, head: int | None = None, segment: int = 0, trace: Trace | None = None
+) -> AttentionMap:
     """A transcript (with its :class:`~asr.plot.trace.Trace`) -> layer ``layer``'s
     weights over segment ``segment``, of head ``head`` or averaged over heads.
 
@@ -162,8 +164,7 @@ def draw_attention(fig, amap: AttentionMap):
     ax.set_xlim(amap.start, amap.end)
     ax.set_ylim(amap.end, amap.start)
     heads = "mean over heads" if amap.head is None else f"head {amap.head}"
-    longest = max((len(w.text) for w in amap.words), default=0)
-    ax.set_title(f"self-attention, layer {amap.layer}, {heads}", pad=8 + 5 * longest)  # above the word labels
+    ax.set_title(f"self-attention, layer {amap.layer}, {heads}")  # matplotlib lifts it above the word labels
     fig.colorbar(image, ax=ax, pad=0.12, shrink=0.8, label="weight (square-root scale)")
     return ax
 

@@ -12,6 +12,7 @@ at their aligned positions, log-mel features, and the CTC posteriors of the top 
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -106,12 +107,13 @@ def draw_transcript(fig, view: TranscriptView) -> list:
     peak = float(np.abs(view.wave).max()) or 1.0
     wave_ax.set_ylim(-1.25 * peak, 1.6 * peak)  # room above the waveform for the word labels
     for i, word in enumerate(view.words):
+        centre = (word.start + word.end) / 2
         wave_ax.axvspan(word.start, word.end, color=f"C{i % 10}", alpha=0.18, lw=0)
         wave_ax.text(
-            (word.start + word.end) / 2, 1.2 * peak, word.text, ha="center", va="bottom", fontsize=8,
+            centre, 1.2 * peak, word.text, ha="center", va="bottom", fontsize=8,
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": f"C{i % 10}", "alpha": 0.9},
         )  # fmt: skip
-        wave_ax.text((word.start + word.end) / 2, -1.2 * peak, f"{word.confidence:.2f}", ha="center", va="bottom", fontsize=6)
+        wave_ax.text(centre, -1.2 * peak, f"{word.confidence:.2f}", ha="center", va="bottom", fontsize=6)
     wave_ax.set_yticks([])
     wave_ax.set_ylabel("waveform\nwords, confidence")
 
@@ -128,7 +130,8 @@ def draw_transcript(fig, view: TranscriptView) -> list:
     for i, (label, curve) in enumerate(zip(view.labels, view.posteriors.T)):
         post_ax.stairs(curve, edges, color=f"C{i % 10}", lw=1.0)
         t = int(curve.argmax())
-        post_ax.text((t + 0.5) * view.frame_shift, curve[t] + 0.02, label, ha="center", va="bottom", fontsize=7, color=f"C{i % 10}")
+        x, y = (t + 0.5) * view.frame_shift, curve[t] + 0.02  # the label sits on the curve's peak
+        post_ax.text(x, y, label, ha="center", va="bottom", fontsize=7, color=f"C{i % 10}")
     post_ax.set_ylim(0, 1.15)
     post_ax.set_ylabel("CTC posterior")
     post_ax.set_xlabel("time (s)")
@@ -137,7 +140,8 @@ def draw_transcript(fig, view: TranscriptView) -> list:
         for ax in (mel_ax, post_ax):
             ax.axvline(word.start, color="white" if ax is mel_ax else "0.5", lw=0.5, ls=":")
     post_ax.set_xlim(0, view.duration)
-    fig.suptitle(view.text or "(nothing recognized)", fontsize=10)
+    width = fig.get_figwidth()  # inches; about 12 characters of the title fit in one
+    fig.suptitle(textwrap.fill(view.text, int(12 * width)) or "(nothing recognized)", fontsize=10)
     return list(axes)
 
 

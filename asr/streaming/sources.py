@@ -16,12 +16,17 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from asr.audio import AudioError
+from asr.audio import AudioError, resampling_rate
 from asr.streaming.resample import StreamingResampler
 
 FILE_BLOCK_SECONDS = 0.5  # file reads: few calls, and little lost when a file breaks off mid-block
 STREAM_BLOCK_SECONDS = 0.1  # live input: small blocks, low latency
-UNKNOWN_SIZE = (0, 0xFFFFFFFF)  # data sizes that streaming WAV writers put in the header
+UNKNOWN_SIZE_MIN = 0x7FFFF000  # WAV writers on pipes (arecord, sox, ffmpeg) put 0 or a huge size in the header
+
+
+def _known(data_size: int) -> bool:
+    """Whether a WAV header's data size is a real length, not a streaming placeholder."""
+    return 0 < data_size < UNKNOWN_SIZE_MIN
 
 
 def _mono(samples: np.ndarray) -> torch.Tensor:
@@ -82,7 +87,7 @@ def file_blocks(
     """Read ``path`` block by block -> (N_i,) float32 mono blocks at ``target_rate``."""
     path = Path(path)
     info = audio_info(path)
-    resampler = StreamingResampler(info.samplerate, target_rate)
+    resampler = StreamingResampler(resampling_rate(info.samplerate, target_rate), target_rate)
     read = 0
     error = None
     try:
@@ -100,7 +105,7 @@ def file_blocks(
         error = AudioError(f"{path}: unreadable after {read / info.samplerate:.2f} s ({_reason(err)}; truncated?)")
     if error is None and info.format == "WAV":
         declared = _wav_declared_bytes(path)
-        if declared is not None and declared[0] not in UNKNOWN_SIZE and declared[0] > declared[1]:
+        if declared is not None and _known(declared[0]) and declared[0] > declared[1]:
             error = AudioError(
                 f"{path}: truncated: the header announces {declared[0]} bytes of audio, the file holds {declared[1]}"
             )
@@ -196,7 +201,7 @@ def read_wav_header(reader: _Reader, name: str) -> tuple[PcmFormat, int | None]:
         if chunk_id == b"data":
             if fmt is None:
                 raise AudioError(f"{name}: malformed WAV header (audio data before the 'fmt ' chunk)")
-            return fmt, None if size in UNKNOWN_SIZE else size
+            return fmt, size if _known(size) else None
         body = reader.exact(size + (size & 1))
         if chunk_id == b"fmt ":
             fmt = _parse_fmt(body[:size], name)
@@ -235,7 +240,7 @@ def stream_blocks(
     else:
         fmt, remaining = raw_format, None
     declared = remaining
-    resampler = StreamingResampler(fmt.sample_rate, target_rate)
+    resampler = StreamingResampler(resampling_rate(fmt.sample_rate, target_rate), target_rate)
     block_bytes = max(1, int(block_seconds * fmt.sample_rate)) * fmt.frame_bytes
     pending = b""
     frames = 0
