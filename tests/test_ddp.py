@@ -12,26 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
 import torch
+from corpora import write_noise_corpus
 
 ROOT = Path(__file__).parents[1]
-WORDS = ["RED", "BLUE", "CAT", "DOG", "SUN", "MOON", "TREE", "STONE", "RIVER", "HILL"]
 TRAIN_UTTERANCES = 20
 
 
-def write_noise_corpus(root: Path, split: str, count: int, seed: int) -> None:
-    """``count`` utterances of 2-4 s of noise with 2-3 word transcripts, LibriSpeech layout."""
-    rng = np.random.default_rng(seed)
-    folder = root / split / "10" / "1"
-    folder.mkdir(parents=True)
-    lines = []
-    for i in range(count):
-        utt = f"10-1-{seed * 1000 + i:04d}"
-        sf.write(folder / f"{utt}.flac", 0.1 * rng.standard_normal(int(16000 * rng.uniform(2, 4))), 16000)
-        lines.append(f"{utt} {' '.join(rng.choice(WORDS, size=rng.integers(2, 4)))}")
-    (folder / "10-1.trans.txt").write_text("\n".join(lines) + "\n")
 
 
 def overrides(tmp: Path) -> list[str]:

@@ -22,13 +22,7 @@ from asr.tokenizer import Tokenizer
 from asr.wer import word_errors
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread than on two, far faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.one_thread
 
 
 WORDS = [Word("HELLO", 0.5, 0.9, 0.9), Word("THERE", 1.0, 1.4, 0.8), Word("GENERAL", 3.0, 3.6, 0.7)]

@@ -31,13 +31,7 @@ from asr.tokenizer import Tokenizer
 SENTENCE = "the quick brown fox jumps over the lazy dog"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread, far faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.one_thread
 
 
 def word_tokenizer() -> Tokenizer:

@@ -6,13 +6,11 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from asr.data.sampler import DurationBatchSampler
+from corpora import write_noise_corpus
 
-WORDS = ["RED", "BLUE", "CAT", "DOG", "SUN", "MOON", "TREE", "STONE", "RIVER", "HILL"]
 
 
 def durations(n: int = 200, seed: int = 0) -> list[float]:
@@ -20,17 +18,6 @@ def durations(n: int = 200, seed: int = 0) -> list[float]:
     return [round(rng.uniform(1.0, 20.0), 2) for _ in range(n)]
 
 
-def write_noise_corpus(root: Path, split: str, count: int, seed: int) -> None:
-    """``count`` utterances of 2-4 s of noise with 2-3 word transcripts, LibriSpeech layout."""
-    rng = np.random.default_rng(seed)
-    folder = root / split / "10" / "1"
-    folder.mkdir(parents=True)
-    lines = []
-    for i in range(count):
-        utt = f"10-1-{seed * 1000 + i:04d}"
-        sf.write(folder / f"{utt}.flac", 0.1 * rng.standard_normal(int(16000 * rng.uniform(2, 4))), 16000)
-        lines.append(f"{utt} {' '.join(rng.choice(WORDS, size=rng.integers(2, 4)))}")
-    (folder / "10-1.trans.txt").write_text("\n".join(lines) + "\n")
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3, 4, 7])
