@@ -14,6 +14,7 @@ import contextlib
 import io
 import itertools
 import math
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,8 @@ import torch
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from asr.audio import MAX_FILTER_PHASES, AudioError, read_audio
+from asr.audio import MAX_FILTER_PHASES, AudioError, read_audio, resampling_rate
+from asr.streaming.sources import file_blocks
 
 FUZZ = dict(
     deadline=None,
@@ -38,6 +40,7 @@ LAYOUTS = [("WAV", s) for s in ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT",
 ]
 COMMON_RATES = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000]
 ONE_FRAME = 400  # samples in one 25 ms analysis window at 16 kHz
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.one_thread
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,26 @@ def audio_cases(draw, rates=st.integers(8000, 48000)) -> AudioCase:
 _names = itertools.count()
 
 
+def filter_taps(orig: int, new: int) -> int:
+    """Size of torchaudio's polyphase resampling kernel, (new, 1, orig + 2 width) after the gcd."""
+    gcd = math.gcd(orig, new)
+    orig, new = orig // gcd, new // gcd
+    width = math.ceil(6 * orig / (0.99 * min(orig, new)))  # lowpass_filter_width=6, rolloff=0.99
+    return new * (orig + 2 * width)
+
+
+@settings(max_examples=500, **FUZZ)
+@given(rate=st.one_of(st.integers(4000, 48000), st.integers(4000, 2**32 - 1)))
+@example(rate=44099)
+@example(rate=16001)
+def test_any_claimed_rate_gets_a_small_filter_and_nearly_the_same_speed(rate):
+    used = resampling_rate(rate)
+    assert abs(used - rate) <= 0.00125 * rate  # speed change under 0.125%
+    assert filter_taps(used, 16000) <= 7_100_000  # 28 MB; 44099 Hz exactly would be 706 M taps
+    if filter_taps(rate, 16000) <= MAX_FILTER_PHASES:  # 11025, 22050, 44100 Hz... stay exact
+        assert used == rate
+
+
 def record(case: AudioCase) -> None:
     """Tally what was generated (shown by --hypothesis-show-statistics)."""
     event(f"kind {case.kind}")
@@ -174,35 +197,51 @@ MAGIC = [
 ]
 
 
+@st.composite
+def wav_headers(draw) -> bytes:
+    """A well-formed WAV header claiming anything: any rate, up to 65535 channels."""
+    tag = draw(st.sampled_from([1, 3]))  # integer PCM or float
+    channels = draw(st.one_of(st.integers(1, 16), st.integers(1, 2**16 - 1)))
+    rate = draw(st.one_of(st.sampled_from(COMMON_RATES), st.integers(1, 2**32 - 1)))
+    bits = draw(st.sampled_from([8, 16, 24, 32] if tag == 1 else [32, 64]))
+    align = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", tag, channels, rate, min(rate * align, 2**32 - 1), align % 2**16, bits)
+    declared = draw(st.integers(0, 2**32 - 1))
+    return b"RIFF" + struct.pack("<I", 36 + declared & 0xFFFFFFFF) + b"WAVEfmt " + struct.pack("<I", 16) + fmt + (
+        b"data" + struct.pack("<I", declared)
+    )
+
+
 @settings(max_examples=150, **FUZZ)
 @given(
     layout=st.sampled_from(LAYOUTS),
-    magic=st.sampled_from(MAGIC),
+    magic=st.one_of(st.sampled_from(MAGIC), wav_headers()),
     noise=st.binary(min_size=1, max_size=2000),
     flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=20),
 )
 def test_corrupt_bytes_are_refused_in_one_line(layout, magic, noise, flips, tmp_path):
-    """Random bytes behind a real magic number, and real files with bytes overwritten
-    (headers included): read or refused with one line, nothing else."""
+    """Random bytes behind a real magic number or a WAV header that claims anything, and real
+    files with bytes overwritten (headers included): read or refused with one line."""
     folder = tmp_path / f"bytes{next(_names)}"
     folder.mkdir()
     forged = folder / "forged.wav"
     forged.write_bytes(magic + noise)
-    event(f"magic {magic[:4]!r}")
+    event("magic: WAV header claiming anything" if len(magic) == 44 else f"magic {magic[:4]!r}")
     damaged = AudioCase("audio", layout, rate=16000, channels=2, frames=2000).write(folder / f"damaged{layout[0]}")
     data = bytearray(damaged.read_bytes())
     for where, value in flips:
         data[int(where * len(data))] = value
     damaged.write_bytes(bytes(data))
     for path in (forged, damaged):
-        try:
-            wave = read_audio(path)
-        except AudioError as err:
-            _one_line_naming(err, path)
-            event(f"{path.stem}: refused")
-            continue
-        event(f"{path.stem}: read")
-        assert wave.ndim == 1 and torch.isfinite(wave).all()
+        for reader in (read_audio, lambda p: torch.cat([torch.zeros(0), *file_blocks(p)])):  # training, transcribe.py
+            try:
+                wave = reader(path)
+            except AudioError as err:
+                _one_line_naming(err, path)
+                event(f"{path.stem}: refused")
+                continue
+            event(f"{path.stem}: read")
+            assert wave.ndim == 1 and torch.isfinite(wave).all()
 
 
 # transcribe.py ---------------------------------------------------------------------------
@@ -210,9 +249,9 @@ def test_corrupt_bytes_are_refused_in_one_line(layout, magic, noise, flips, tmp_
 
 @pytest.fixture(autouse=True)
 def refuse_huge_resampling_filters(monkeypatch):
-    """transcribe.py's reader (asr/streaming) builds the exact resampling filter for the
-    file's rate; a rate sharing few factors with 16 kHz would take gigabytes (see the xfail
-    below). Raise instead, so a case that finds one fails here rather than exhausting memory."""
+    """A resampling filter for a rate sharing few factors with 16 kHz would take gigabytes
+    (asr.audio.resampling_rate prevents it); should a case get one anyway, raise, so that it
+    fails here instead of exhausting the machine's memory."""
     import torchaudio
 
     real = torchaudio.transforms.Resample
@@ -292,3 +331,21 @@ def test_streaming_reader_resamples_an_odd_rate_cheaply(tmp_path):
     path = AudioCase("audio", ("WAV", "PCM_16"), rate=44099, frames=4410, signal="tone").write(tmp_path / "odd.wav")
     samples = sum(block.numel() for block in file_blocks(path))
     assert abs(samples - 1600) <= 16
+
+
+def _wav_bytes(rate: int, frames: int) -> bytes:
+    data = np.zeros(frames, dtype="<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
+    return b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack("<I", 16) + fmt + b"data" + (
+        struct.pack("<I", len(data)) + data
+    )
+
+
+def test_a_header_claiming_an_absurd_rate_is_refused_by_the_streaming_reader(tmp_path):
+    path = tmp_path / "one_hertz.wav"
+    path.write_bytes(_wav_bytes(rate=1, frames=100))  # 100 s "of audio" in 200 bytes: 1.6 M samples at 16 kHz
+    with pytest.raises(AudioError, match=f"^{path}: unsupported sample rate 1 Hz"):
+        for _ in file_blocks(path):
+            pass
+    with pytest.raises(AudioError, match=f"^{path}: unsupported sample rate 1 Hz"):
+        read_audio(path)

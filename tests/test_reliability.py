@@ -1,6 +1,6 @@
 """Faults injected on purpose: checkpoints crafted to run code or corrupted, writes that fail
-as on a full disk, training data that goes bad (missing audio, unknown characters, empty or
-too-short transcripts), non-finite losses, running out of memory, and two transcription
+as on a full disk, training data that goes bad (missing or unreadable audio, transcripts
+empty or only of unknown characters, too long or too short), non-finite losses, running out of memory, and two transcription
 processes writing the same output files at once. Each must be refused or reported in one
 line, and lose nothing that was already written.
 """
@@ -26,10 +26,11 @@ import torch
 
 from asr.checkpoint import CheckpointError, read_checkpoint
 from asr.io import atomic_write, atomic_write_text
+from corpora import WORDS, write_noise_corpus
 
 ROOT = Path(__file__).parents[1]
 DEMO = ROOT / "recipes" / "demo" / "demo.yaml"
-WORDS = ["RED", "BLUE", "CAT", "DOG", "SUN", "MOON", "TREE", "STONE"]
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.one_thread
 
 
 def run_main(main, argv: list[str], capsys) -> tuple[int, str, str]:
@@ -69,7 +70,10 @@ def test_the_hostile_payload_is_live(tmp_path):
     """Without weights_only the files below do run code: the refusals that follow matter."""
     marker = tmp_path / "MARKER"
     for path in hostile_files(tmp_path, marker):
-        torch.load(path, weights_only=False) if path.suffix == ".ckpt" else pickle.loads(path.read_bytes())
+        if path.suffix == ".ckpt":
+            torch.load(path, weights_only=False)
+        else:
+            pickle.loads(path.read_bytes())
         assert marker.exists(), path
         marker.unlink()
 
@@ -112,7 +116,10 @@ def test_corrupt_checkpoints_are_one_line_naming_the_file(tiny_model, tmp_path, 
     }
     for name, data in cases.items():
         path = tmp_path / name
-        torch.save({"weights": torch.ones(3)}, path) if data is None else path.write_bytes(data)
+        if data is None:
+            torch.save({"weights": torch.ones(3)}, path)
+        else:
+            path.write_bytes(data)
         with pytest.raises(CheckpointError) as refused:
             read_checkpoint(path)
         assert str(refused.value).startswith(f"{path}: ") and "\n" not in str(refused.value), refused.value
@@ -579,18 +586,10 @@ def test_out_of_memory_in_backward_names_the_batch(monkeypatch):
 
 @pytest.fixture(scope="module")
 def noise_corpus(tmp_path_factory) -> Path:
-    """8 training and 2 dev utterances of 1-2 s of noise, LibriSpeech layout."""
+    """8 training and 2 dev utterances of 2-4 s of noise, LibriSpeech layout."""
     root = tmp_path_factory.mktemp("noise")
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 8), ("dev", 2)):
-        folder = root / split / "10" / "1"
-        folder.mkdir(parents=True)
-        lines = []
-        for i in range(count):
-            utt = f"10-1-{split[0]}{i}"
-            sf.write(folder / f"{utt}.flac", 0.1 * rng.standard_normal(int(16000 * rng.uniform(1, 2))), 16000)
-            lines.append(f"{utt} {' '.join(rng.choice(WORDS, size=2))}")
-        (folder / "10-1.trans.txt").write_text("\n".join(lines) + "\n")
+    write_noise_corpus(root, "train", 8, seed=1)
+    write_noise_corpus(root, "dev", 2, seed=2)
     return root
 
 

@@ -11,12 +11,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from asr.checkpoint import read_checkpoint
 
 ROOT = Path(__file__).parents[1]
 DEMO = ROOT / "recipes" / "demo" / "demo.yaml"
 SAVE_EVERY = 2  # --save-every-steps
 STALL_AT = 3  # the killed run trains step 3 after the checkpoint of step 2, then waits to be killed
+pytestmark = pytest.mark.usefixtures("one_thread")  # as the killed run (OMP_NUM_THREADS=1)
 
 # The run to be killed: train.py's main with one more callback, which marks (and waits)
 # once the step after the first mid-epoch checkpoint is done. Nothing else differs.

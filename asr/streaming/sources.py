@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from asr.audio import AudioError, resampling_rate
+from asr.audio import MAX_RATE, MIN_RATE, AudioError, resampling_rate
 from asr.streaming.resample import StreamingResampler
 
 FILE_BLOCK_SECONDS = 0.5  # file reads: few calls, and little lost when a file breaks off mid-block
@@ -57,6 +57,8 @@ def audio_info(path: str | Path) -> sf._SoundFileInfo:
         raise AudioError(f"{path}: not readable audio ({_reason(err)})") from None
     if info.frames == 0:
         raise AudioError(f"{path}: contains no audio samples")
+    if not MIN_RATE <= info.samplerate <= MAX_RATE:
+        raise AudioError(f"{path}: unsupported sample rate {info.samplerate} Hz (expected {MIN_RATE} to {MAX_RATE})")
     return info
 
 
@@ -214,7 +216,7 @@ def _parse_fmt(body: bytes, name: str) -> PcmFormat:
     if tag == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the real tag opens the sub-format GUID
         tag = struct.unpack("<H", body[24:26])[0]
     is_float = tag == 3
-    if tag not in (1, 3) or channels < 1 or rate < 1 or bits not in ((32,) if is_float else (8, 16, 24, 32)):
+    if tag not in (1, 3) or channels < 1 or not MIN_RATE <= rate <= MAX_RATE or bits not in ((32,) if is_float else (8, 16, 24, 32)):
         raise AudioError(f"{name}: unsupported WAV format (tag {tag}, {bits} bits, {channels} channels, {rate} Hz)")
     return PcmFormat(rate, channels, bits // 8, is_float)
 
