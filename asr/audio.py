@@ -57,15 +57,20 @@ def to_mono_16k(samples: np.ndarray, sample_rate: int, target_rate: int = 16000)
     return wave
 
 
-def read_audio(path: str | Path, target_rate: int = 16000) -> torch.Tensor:
-    """Read a whole file -> (N,) float32 mono waveform in [-1, 1] at ``target_rate``."""
-    path = Path(path)
+def check_file(path: Path) -> None:
+    """Raise :class:`AudioError` for a path that cannot hold audio (missing, folder, empty)."""
     if not path.exists():
         raise AudioError(f"{path}: no such file")
     if path.is_dir():
         raise AudioError(f"{path}: is a directory, not an audio file")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file")
+
+
+def read_audio(path: str | Path, target_rate: int = 16000) -> torch.Tensor:
+    """Read a whole file -> (N,) float32 mono waveform in [-1, 1] at ``target_rate``."""
+    path = Path(path)
+    check_file(path)
     try:
         samples, rate = sf.read(str(path), dtype="float32", always_2d=False)
     except (sf.LibsndfileError, RuntimeError, ValueError) as err:

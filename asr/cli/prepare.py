@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from asr.config import ConfigError, load_recipe
+from asr.cli import recipe_or_report
 
 
 def parse_args(argv):
@@ -35,10 +35,8 @@ def _hours(entries) -> float:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        recipe = load_recipe(args.config, args.overrides)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
+    recipe = recipe_or_report(args.config, args.overrides)
+    if recipe is None:
         return 2
 
     from asr.data.librispeech import DownloadError, fetch_corpus

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from asr.config import ConfigError, load_recipe
+from asr.cli import recipe_or_report
 
 DEFAULT_TRAINER = {"max_epochs": 10, "accelerator": "auto", "devices": "auto", "use_distributed_sampler": False}
 
@@ -89,10 +89,8 @@ def build_trainer(recipe, extra_callbacks=(), save_every_steps: int = 0, keep_be
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        recipe = load_recipe(args.config, args.overrides)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
+    recipe = recipe_or_report(args.config, args.overrides)
+    if recipe is None:
         return 2
 
     import lightning as L

@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from asr.audio import MAX_RATE, MIN_RATE, AudioError, resampling_rate
+from asr.audio import MAX_RATE, MIN_RATE, AudioError, check_file, resampling_rate
 from asr.streaming.resample import StreamingResampler
 
 FILE_BLOCK_SECONDS = 0.5  # file reads: few calls, and little lost when a file breaks off mid-block
@@ -34,15 +34,6 @@ def _mono(samples: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(samples.mean(axis=1), dtype=np.float32))
 
 
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a directory, not an audio file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: empty file")
-
-
 def _reason(err: Exception) -> str:
     return str(err).split(":")[-1].strip().rstrip(".") or "unreadable"
 
@@ -50,7 +41,7 @@ def _reason(err: Exception) -> str:
 def audio_info(path: str | Path) -> sf._SoundFileInfo:
     """Header of an audio file (frames, rate, channels) or :class:`AudioError`."""
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, ValueError) as err:
