@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from asr.audio import read_audio
+from asr.audio import AudioError, read_audio
 from asr.config import RecipeConfig
 from asr.data.manifest import Entry, read_manifest, scan_librispeech, write_manifest
 from asr.features import LogMel
@@ -51,7 +51,11 @@ def feature_stats(entries: list[Entry], recipe: RecipeConfig, max_utts: int = 10
     frames = 0
     with torch.no_grad():
         for entry in sample:
-            wave = read_audio(entry.audio)
+            try:
+                wave = read_audio(entry.audio)
+            except AudioError as err:  # gone or broken since the manifest was made
+                print(f"warning: feature statistics: skipped {err}")
+                continue
             feats, _ = logmel(wave.unsqueeze(0), torch.tensor([wave.numel()]))  # (1, T, F)
             feats = feats[0].double()
             total += feats.sum(0)

@@ -50,3 +50,16 @@ def test_score_counts_missing_hypothesis_as_deletions():
     refs = {"a": "ONE TWO THREE", "b": "FOUR FIVE", "c": "NOT ASKED"}
     result = score(refs, {"a": "one two three", "b": ""})
     assert (result.deletions, result.words, result.utterances) == (2, 5, 2)
+
+
+def test_training_utterances_with_unknown_characters_are_skipped_and_named():
+    from asr.config import RecipeConfig
+    from asr.data.datamodule import filter_entries
+    from asr.data.manifest import Entry
+
+    tok = Tokenizer.train(["ABC ABD", "BAD CAB"], vocab_size=100, kind="char")  # knows A B C D only
+    entries = [Entry("ok", "a.flac", 3.0, "CAB BAD"), Entry("odd", "b.flac", 3.0, "ZEBRA"), Entry("nil", "c.flac", 3.0, "")]
+    kept, report = filter_entries(entries, RecipeConfig(), tok)
+    assert [e.id for e in kept] == ["ok"]
+    assert "skipped 1 utterances (characters the tokenizer does not know): odd" in report
+    assert "skipped 1 utterances (empty transcript): nil" in report

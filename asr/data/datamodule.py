@@ -14,6 +14,7 @@ from asr.model.subsampling import Conv2dSubsampling4
 from asr.tokenizer import Tokenizer
 
 MAX_IDS_SHOWN = 10
+UNKNOWN = 1  # CTC id of sentencepiece's <unk> (piece 0, shifted past the blank)
 
 
 def ctc_frames_needed(tokens: list[int]) -> int:
@@ -35,9 +36,13 @@ def filter_entries(entries: list[Entry], recipe: RecipeConfig, tokenizer: Tokeni
         if e.duration > recipe.data.max_duration:
             reasons.setdefault(f"longer than data.max_duration={recipe.data.max_duration}s", []).append(e.id)
             continue
+        tokens = tokenizer.encode(e.text)
+        if UNKNOWN in tokens:
+            reasons.setdefault("characters the tokenizer does not know", []).append(e.id)
+            continue
         samples = torch.tensor([int(e.duration * recipe.features.sample_rate)])
         frames = int(Conv2dSubsampling4.output_lengths(logmel.num_frames(samples))[0])
-        if frames < ctc_frames_needed(tokenizer.encode(e.text)):
+        if frames < ctc_frames_needed(tokens):
             reasons.setdefault("too short for its transcript under CTC", []).append(e.id)
             continue
         kept.append(e)
