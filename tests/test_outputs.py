@@ -13,13 +13,11 @@ import torch
 
 from asr.alignment import Word
 from asr.checkpoint import checkpoint_meta
-from asr.config import ModelConfig, RecipeConfig
 from asr.inference import Transcript
-from asr.model import CTCModel
 from asr.outputs import alignment_text, error_report, render, subtitle_cues, timestamp, to_srt, to_vtt
 from asr.streaming import Segment
-from asr.tokenizer import Tokenizer
 from asr.wer import word_errors
+from models import tiny_untrained_model
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.one_thread
@@ -85,14 +83,7 @@ def test_error_report_agrees_with_wer_counts():
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """A tiny untrained model file and three short audio files with references."""
-    torch.manual_seed(0)
-    tokenizer = Tokenizer.train(["THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG"], 40, "char")
-    recipe = RecipeConfig(
-        model=ModelConfig(d_model=32, n_heads=2, n_layers=2, ff_dim=64, subsampling_channels=8, dropout=0.0)
-    )
-    model = CTCModel(recipe.model, recipe.features, recipe.specaug, tokenizer.vocab_size)
-    with torch.no_grad():
-        model.head.weight.mul_(20)  # varied output from an untrained model
+    recipe, tokenizer, model = tiny_untrained_model()
     root = tmp_path_factory.mktemp("cli")
     model_path = root / "model.pt"
     torch.save({**checkpoint_meta(recipe, tokenizer), "state_dict": model.state_dict()}, model_path)

@@ -17,11 +17,9 @@ import soundfile as sf
 import torch
 
 from asr.checkpoint import checkpoint_meta
-from asr.config import ModelConfig, RecipeConfig
 from asr.inference import load_model
-from asr.model import CTCModel
 from asr.streaming import TranscribeOptions
-from asr.tokenizer import Tokenizer
+from models import tiny_untrained_model
 
 ROOT = Path(__file__).parents[1]
 
@@ -33,14 +31,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.
 def model_path(tmp_path_factory) -> Path:
     """A tiny untrained model file; its head is scaled up so its output varies with the
     audio, so equal transcripts mean the same audio reached the model."""
-    torch.manual_seed(0)
-    tokenizer = Tokenizer.train(["THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG"], 40, "char")
-    recipe = RecipeConfig(
-        model=ModelConfig(d_model=32, n_heads=2, n_layers=2, ff_dim=64, subsampling_channels=8, dropout=0.0)
-    )
-    model = CTCModel(recipe.model, recipe.features, recipe.specaug, tokenizer.vocab_size)
-    with torch.no_grad():
-        model.head.weight.mul_(20)
+    recipe, tokenizer, model = tiny_untrained_model()
     path = tmp_path_factory.mktemp("model") / "model.pt"
     torch.save({**checkpoint_meta(recipe, tokenizer), "state_dict": model.state_dict()}, path)
     return path

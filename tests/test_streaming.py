@@ -20,7 +20,7 @@ from asr.streaming import TranscribeOptions, transcribe_stream
 from asr.streaming.frontend import StreamingFrontend
 from asr.streaming.resample import StreamingResampler
 from asr.streaming.sources import file_blocks
-from asr.tokenizer import Tokenizer
+from models import tiny_untrained_model
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.one_thread
@@ -30,14 +30,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.
 def recognizer() -> Recognizer:
     """A tiny untrained model whose head is scaled up so its output changes from frame to
     frame: texts are long and varied, so equal texts mean equal computations."""
-    torch.manual_seed(0)
-    tokenizer = Tokenizer.train(["THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG"], 40, "char")
-    recipe = RecipeConfig(
-        model=ModelConfig(d_model=32, n_heads=2, n_layers=2, ff_dim=64, subsampling_channels=8, dropout=0.0)
-    )
-    model = CTCModel(recipe.model, recipe.features, recipe.specaug, tokenizer.vocab_size)
-    with torch.no_grad():
-        model.head.weight.mul_(20)
+    recipe, tokenizer, model = tiny_untrained_model()
     return Recognizer(recipe, tokenizer, model.eval())
 
 

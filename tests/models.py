@@ -1,0 +1,23 @@
+"""Tiny models the tests build themselves (imported by test modules; pytest puts tests/ on sys.path)."""
+
+from __future__ import annotations
+
+import torch
+
+from asr.config import ModelConfig, RecipeConfig
+from asr.model import CTCModel
+from asr.tokenizer import Tokenizer
+
+
+def tiny_untrained_model() -> tuple[RecipeConfig, Tokenizer, CTCModel]:
+    """A 2-layer untrained character model whose head is scaled up, so its output changes
+    from frame to frame: texts are long and varied, and equal texts mean equal computations."""
+    torch.manual_seed(0)
+    tokenizer = Tokenizer.train(["THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG"], 40, "char")
+    recipe = RecipeConfig(
+        model=ModelConfig(d_model=32, n_heads=2, n_layers=2, ff_dim=64, subsampling_channels=8, dropout=0.0)
+    )
+    model = CTCModel(recipe.model, recipe.features, recipe.specaug, tokenizer.vocab_size)
+    with torch.no_grad():
+        model.head.weight.mul_(20)
+    return recipe, tokenizer, model
