@@ -8,12 +8,21 @@ Files are read block by block (:mod:`asr.streaming.sources`) and transcribed by 
 streaming generator (:func:`asr.streaming.transcribe_stream`), so memory stays bounded
 for any length; :meth:`Recognizer.transcribe_batch` decodes many short waveforms in
 padded batches for throughput.
+
+``precision`` (:data:`PRECISIONS`): "32" runs the model in float32; "bf16" runs the
+subsampling, encoder and CTC head under bfloat16 autocast; "int8" quantizes the encoder's
+and head's ``nn.Linear`` layers dynamically to int8 once at load (CPU only; not the
+subsampling's, which streaming calls once per audio block: a scale per call would make
+the text depend on how the audio was cut). Log-mel features and log-probs are float32 at
+every precision. Dynamic int8 scales activations per call, so its results vary slightly
+with the chunk (``chunk_ms``) and with a padded batch's other utterances.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
@@ -36,7 +45,17 @@ from asr.tokenizer import Tokenizer
 if TYPE_CHECKING:
     from asr.plot.trace import Trace
 
-__all__ = ["FileResult", "Recognizer", "Transcript", "TranscribeOptions", "collect", "join_segments", "load_model"]
+__all__ = [
+    "PRECISIONS",
+    "FileResult",
+    "Recognizer",
+    "Transcript",
+    "TranscribeOptions",
+    "collect",
+    "join_segments",
+    "load_model",
+]
+PRECISIONS = ("32", "bf16", "int8")  # float32, bfloat16 autocast, dynamic int8 Linear layers (CPU)
 GROUP_SECONDS = 300.0  # short files read ahead and decoded together (bounds memory: ~20 MB of samples)
 GROUP_FILES = 64
 
@@ -85,12 +104,41 @@ def collect(events: Iterable[StreamEvent], duration: float | None = None) -> Tra
     return join_segments((e.segment for e in events if e.final), duration)
 
 
+def quantize_int8(model: CTCModel) -> CTCModel:
+    """A copy of ``model`` whose encoder and head ``nn.Linear`` layers are dynamically
+    quantized to int8 (CPU). Not the front end's: streaming calls it once per audio block,
+    and a scale per call would make the text depend on how the audio was cut into blocks."""
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*deprecated")  # torch.ao.quantization's notices
+        return torch.ao.quantization.quantize_dynamic(
+            model, {"encoder", "head"}, dtype=torch.qint8, mapping={torch.nn.Linear: Int8Linear}
+        )
+
+
 class Recognizer:
-    def __init__(self, recipe: RecipeConfig, tokenizer: Tokenizer, model: CTCModel, device: str = "cpu"):
+    def __init__(
+        self, recipe: RecipeConfig, tokenizer: Tokenizer, model: CTCModel, device: str = "cpu", precision: str = "32"
+    ):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
         self.recipe = recipe
         self.tokenizer = tokenizer
         self.device = torch.device(device)
+        if precision == "int8" and self.device.type != "cpu":
+            raise ValueError(f"precision int8 runs on the CPU only, not on {device}")
+        self.precision = precision
         self.model = model.to(self.device).eval()
+        if precision == "int8":
+            self.model = quantize_int8(self.model)  # a copy: ``model`` stays float32
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The context every subsampling, encoder and head call runs in: bf16 autocast for precision
+        "bf16", nothing otherwise."""
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     @property
     def sample_rate(self) -> int:
@@ -100,7 +148,7 @@ class Recognizer:
         self, blocks: Iterable[torch.Tensor], options: TranscribeOptions = TranscribeOptions()
     ) -> Iterator[StreamEvent]:
         """(N_i,) sample blocks at :attr:`sample_rate` -> partial and final events."""
-        return transcribe_stream(self.model, self.tokenizer, blocks, options)
+        return transcribe_stream(self.model, self.tokenizer, blocks, options, self.autocast)
 
     def stream_file(self, path: str | Path, options: TranscribeOptions = TranscribeOptions()) -> Iterator[StreamEvent]:
         """Read ``path`` block by block -> events; :class:`asr.audio.AudioError` on bad input
@@ -167,9 +215,11 @@ class Recognizer:
         model = self.model
         feats, feat_lens = model.features(waves, lengths)  # (B, T, F)
         energy = torch.logsumexp(feats, dim=-1) * (10 / math.log(10))  # (B, T) total mel power, dB
-        x, lens = model.subsampling(model.cmvn(feats), feat_lens)  # (B, T', D)
-        x = model.encoder(x, lens, chunk_frames=chunk, left_chunks=left_chunks)
-        return model.head(x).float().log_softmax(dim=-1).cpu(), lens.cpu(), energy.cpu()
+        with self.autocast():
+            x, lens = model.subsampling(model.cmvn(feats), feat_lens)  # (B, T', D)
+            x = model.encoder(x, lens, chunk_frames=chunk, left_chunks=left_chunks)
+            logits = model.head(x)
+        return logits.float().log_softmax(dim=-1).cpu(), lens.cpu(), energy.cpu()
 
     def _decode_one(self, log_probs: torch.Tensor, energy: torch.Tensor, duration: float, options) -> Transcript:
         """(T', V) log-probs, (4 T',) feature-frame loudness -> one-segment transcript."""
@@ -251,7 +301,8 @@ class Recognizer:
         return [t.text for t in self.transcribe_batch(waves, TranscribeOptions(), max_batch_seconds)]
 
 
-def load_model(path: str | Path, device: str = "cpu") -> Recognizer:
-    """Rebuild a model from a self-describing checkpoint (``model.pt`` or ``*.ckpt``)."""
+def load_model(path: str | Path, device: str = "cpu", precision: str = "32") -> Recognizer:
+    """Rebuild a model from a self-describing checkpoint (``model.pt`` or ``*.ckpt``);
+    ``precision`` is one of :data:`PRECISIONS` (see the module docstring)."""
     recipe, tokenizer, model = load_parts(path)
-    return Recognizer(recipe, tokenizer, model, device)
+    return Recognizer(recipe, tokenizer, model, device, precision)

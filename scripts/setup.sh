@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the project needs, once: espeak-ng (apt) and a virtual environment
 # in .venv with the pinned packages. Safe to run again; it skips what is already there.
-# Usage: bash scripts/setup.sh [dev]   ("dev" adds pytest, hypothesis and matplotlib)
+# Usage: bash scripts/setup.sh [dev]   ("dev" adds pytest, hypothesis, matplotlib and pocketsphinx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

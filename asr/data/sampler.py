@@ -31,6 +31,22 @@ from typing import Any, Iterator, Sequence
 from torch.utils.data import DataLoader, Sampler
 
 
+def pack_batches(durations: Sequence[float], max_batch_seconds: float, indices: Sequence[int]) -> list[list[int]]:
+    """Cut ``indices``, in their order, into batches whose padded size (longest x count)
+    stays under ``max_batch_seconds`` (a longer utterance alone makes a batch)."""
+    batches, current, longest = [], [], 0.0
+    for i in indices:
+        longest_if_added = max(longest, durations[i])
+        if current and longest_if_added * (len(current) + 1) > max_batch_seconds:
+            batches.append(current)
+            current, longest_if_added = [], durations[i]
+        current.append(i)
+        longest = longest_if_added
+    if current:
+        batches.append(current)
+    return batches
+
+
 class DurationBatchSampler(Sampler[list[int]]):
     def __init__(
         self,
@@ -69,19 +85,6 @@ class DurationBatchSampler(Sampler[list[int]]):
     def mark_consumed(self, batches: int = 1) -> None:
         self.consumed += batches
 
-    def _pack(self, indices: list[int]) -> list[list[int]]:
-        batches, current, longest = [], [], 0.0
-        for i in indices:
-            longest_if_added = max(longest, self.durations[i])
-            if current and longest_if_added * (len(current) + 1) > self.max_batch_seconds:
-                batches.append(current)
-                current, longest_if_added = [], self.durations[i]
-            current.append(i)
-            longest = longest_if_added
-        if current:
-            batches.append(current)
-        return batches
-
     def _even_out(self, batches: list[list[int]]) -> list[list[int]]:
         """Split the largest batches in two (in place, so neighbours stay alike) until the
         count is a multiple of ``world_size``; repeat batches only if too few can split."""
@@ -115,7 +118,7 @@ class DurationBatchSampler(Sampler[list[int]]):
                 if self.shuffle:
                     pack_rng.shuffle(group)
                 grouped.extend(group)
-            self._batches = self._even_out(self._pack(grouped))  # neighbours have similar durations
+            self._batches = self._even_out(pack_batches(self.durations, self.max_batch_seconds, grouped))  # neighbours have similar durations
         W = self.world_size
         steps = [self._batches[i : i + W] for i in range(0, len(self._batches), W)]
         if self.shuffle:

@@ -9,8 +9,10 @@ with the stream, and the frames equal those of the whole signal computed at once
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
+from typing import Callable, ContextManager
 
 import torch
 
@@ -26,8 +28,9 @@ class FrontendOutput:
 class StreamingFrontend:
     """(N_i,) sample blocks -> :class:`FrontendOutput` per block; :meth:`flush` at the end."""
 
-    def __init__(self, model: CTCModel):
+    def __init__(self, model: CTCModel, model_context: Callable[[], ContextManager] = contextlib.nullcontext):
         self.model = model
+        self.model_context = model_context  # entered around the subsampling call (e.g. autocast)
         cfg = model.features.config
         self.n_fft, self.hop = cfg.n_fft, cfg.hop_length
         self.rate = model.subsampling.subsampling_rate
@@ -73,7 +76,9 @@ class StreamingFrontend:
             return FrontendOutput(
                 self.feats.new_zeros(0, self.model.head.in_features), self.feats.new_zeros(0, self.rate)
             )
-        frames, _ = self.model.subsampling(self.feats[None], lengths)  # (1, count, D)
+        with self.model_context():
+            frames, _ = self.model.subsampling(self.feats[None], lengths)  # (1, count, D)
+        frames = frames.float()
         energy = self.energy[: count * self.rate].view(count, self.rate)  # (count, 4)
         self.feats = self.feats[count * self.rate :]
         self.energy = self.energy[count * self.rate :]

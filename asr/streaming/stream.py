@@ -9,12 +9,17 @@ each chunk of frames is encoded as soon as it is complete, attending to itself a
 cache of ``left_chunks`` earlier chunks, and a partial result follows every chunk. With
 ``chunk_ms = 0`` a segment is encoded with full attention once it ends. A finished
 segment is aligned (:mod:`asr.alignment`) to give word timings.
+
+``model_context`` (e.g. ``lambda: torch.autocast("cpu", dtype=torch.bfloat16)``) is
+entered around each call of the subsampling, encoder and head only, never across a
+``yield``: the caller's code between events does not run under it.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, ContextManager, Iterable, Iterator
 
 import torch
 
@@ -44,8 +49,15 @@ class StreamEvent:
 class _Segmenter:
     """Frames in, events out: chunked or whole-segment encoding, decoding, endpointing."""
 
-    def __init__(self, model: CTCModel, tokenizer: Tokenizer, options: TranscribeOptions):
+    def __init__(
+        self,
+        model: CTCModel,
+        tokenizer: Tokenizer,
+        options: TranscribeOptions,
+        model_context: Callable[[], ContextManager] = contextlib.nullcontext,
+    ):
         self.model, self.tokenizer, self.options = model, tokenizer, options
+        self.model_context = model_context  # entered around each encoder + head call
         self.frame_shift = model.frame_shift
         self.chunk = options.chunk_frames(self.frame_shift)
         self.keep = options.left_chunks * self.chunk if options.left_chunks >= 0 else -1
@@ -101,8 +113,10 @@ class _Segmenter:
         energies = self.pending_db[:n]
         self.energy.append(torch.stack(self.pending_energy[:n]))
         del self.pending[:n], self.pending_db[:n], self.pending_energy[:n]
-        y, self.cache = self.model.encoder.forward_chunk(x, self.encoded, self.cache, self.keep)
-        log_probs = self.model.head(y)[0].float().log_softmax(dim=-1).cpu()  # (C, V)
+        with self.model_context():
+            y, self.cache = self.model.encoder.forward_chunk(x, self.encoded, self.cache, self.keep)
+            logits = self.model.head(y)
+        log_probs = logits[0].float().log_softmax(dim=-1).cpu()  # (C, V)
         self.encoded += n
         self.log_probs.append(log_probs)
         self.decoder.step(log_probs)
@@ -140,8 +154,9 @@ class _Segmenter:
         self.energy.append(torch.stack(self.pending_energy[:n]))
         del self.pending[:n], self.pending_db[:n], self.pending_energy[:n]
         lengths = torch.tensor([n], device=x.device)
-        y = self.model.encoder(x, lengths, chunk_frames=0)
-        log_probs = self.model.head(y)[0].float().log_softmax(dim=-1).cpu()  # (T', V)
+        with self.model_context():
+            logits = self.model.head(self.model.encoder(x, lengths, chunk_frames=0))
+        log_probs = logits[0].float().log_softmax(dim=-1).cpu()  # (T', V)
         self.encoded += n
         self.log_probs.append(log_probs)
         self.decoder.step(log_probs)
@@ -169,16 +184,22 @@ class _Segmenter:
 
 
 def transcribe_stream(
-    model: CTCModel, tokenizer: Tokenizer, blocks: Iterable[torch.Tensor], options: TranscribeOptions
+    model: CTCModel,
+    tokenizer: Tokenizer,
+    blocks: Iterable[torch.Tensor],
+    options: TranscribeOptions,
+    model_context: Callable[[], ContextManager] = contextlib.nullcontext,
 ) -> Iterator[StreamEvent]:
     """(N_i,) sample blocks at the model's rate -> partial and final :class:`StreamEvent`s.
+
+    ``model_context()`` is entered around each subsampling, encoder and head call (e.g. autocast).
 
     Memory is bounded by the longest segment, whatever the length of the stream. When
     ``blocks`` raises :class:`AudioError` part-way, the audio before it is transcribed and
     its final events yielded, then the error is raised again.
     """
-    frontend = StreamingFrontend(model)
-    segmenter = _Segmenter(model, tokenizer, options)
+    frontend = StreamingFrontend(model, model_context)
+    segmenter = _Segmenter(model, tokenizer, options, model_context)
     error = None
     try:
         for block in blocks:

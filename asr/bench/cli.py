@@ -1,0 +1,163 @@
+"""Speed against peers and against the machine's own limit; prints tables, writes JSON.
+
+    python -m asr.bench                          # everything (about 15 minutes on 2 CPU cores)
+    python -m asr.bench --sections transcribe --limit 60
+    python -m asr.bench --device cuda --sections machine,train    # on a GPU (bench/gpu.sh)
+
+Sections (each case runs in a process of its own, so its peak memory is its own):
+  machine     float32 and bfloat16 matrix-multiply peak (GFLOP/s): what model FLOPs are held against
+  transcribe  end-to-end real-time factor and WER of the demo model and the 960 h recipe's model
+              (untrained weights: speed only) at each precision, beside PocketSphinx, on the same files
+  length      real-time factor against audio length (files made by joining test utterances)
+  train       training throughput and model GFLOP/s of both models (synthetic batches)
+  padding     padded fraction of frames, duration-bucketed batches against random ones
+  layers      one encoder layer of ours against torch.nn.TransformerEncoderLayer and a
+              torchaudio Conformer block of the same size, forward + backward
+
+Figures go to ``OUT/bench.json`` and ``OUT/bench.md`` (the tables of BENCHMARKS.md), the
+plot to ``OUT/rtf_vs_length.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SECTIONS = ("machine", "transcribe", "length", "train", "padding", "layers")
+REPO = Path(__file__).resolve().parents[2]
+DEMO = str(REPO / "recipes/demo/demo.yaml")
+BIG = str(REPO / "recipes/librispeech/train_960h.yaml")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="python -m asr.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated, from: " + " ".join(SECTIONS))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--model", default="exp/demo/model.pt", help="the trained demo model")
+    p.add_argument("--list", type=Path, default=Path("exp/demo/test.list"), help="audio files, one per line")
+    p.add_argument("--ref", type=Path, default=Path("exp/demo/test.ref"), help="their transcripts (Kaldi text)")
+    p.add_argument("--limit", type=int, help="only the first N files of --list")
+    p.add_argument("--manifest", default="data/espeak/train.jsonl", help="training manifest for the padding figures")
+    p.add_argument("--lengths", default="10,60,300", help="audio lengths (s) of the length section")
+    p.add_argument("--steps", type=int, default=2, help="timed training steps per case")
+    p.add_argument("--compile", action="store_true", help="also time our layer under torch.compile")
+    p.add_argument("--no-peer", action="store_true", help="skip PocketSphinx")
+    p.add_argument("--out", type=Path, default=Path("exp/bench"))
+    return p.parse_args(argv)
+
+
+def run(spec: dict) -> dict:
+    """One case in a fresh process -> its figures (an ``error`` entry if it failed)."""
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "asr.bench.worker", json.dumps(spec)], capture_output=True, text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    if proc.returncode != 0:
+        lines = (proc.stderr.strip() or "exit status %d" % proc.returncode).splitlines()
+        figures = {"error": lines[-1]}
+    else:
+        figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    label = ", ".join(f"{k}={v}" for k, v in spec.items() if k not in ("paths", "ref", "threads", "device", "recipe"))
+    print(f"  [{time.perf_counter() - started:5.1f} s] {label}" + (f": {figures['error']}" if "error" in figures else ""),
+          file=sys.stderr, flush=True)
+    return {**{k: v for k, v in spec.items() if k != "paths"}, **figures}
+
+
+def join_utterances(paths: list[Path], seconds: float, out: Path, gap: float = 0.4) -> Path:
+    """A file of ``seconds`` made of test utterances one after another (``gap`` s apart)."""
+    import numpy as np
+    import soundfile as sf
+
+    if out.exists():
+        return out
+    pieces, total, i = [], 0, 0
+    silence = np.zeros(int(gap * 16000), dtype=np.float32)
+    while total < seconds * 16000:
+        audio, _ = sf.read(str(paths[i % len(paths)]), dtype="float32")
+        pieces += [audio, silence]
+        total += len(audio) + len(silence)
+        i += 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(out), np.concatenate(pieces)[: int(seconds * 16000)], 16000)
+    return out
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        print(f"error: unknown section {unknown[0]!r} (choose from {', '.join(SECTIONS)})", file=sys.stderr)
+        return 2
+    base = {"threads": args.threads, "device": args.device}
+    paths = []
+    if {"transcribe", "length"} & set(sections):
+        try:
+            paths = [Path(line.strip()) for line in args.list.read_text().splitlines() if line.strip()]
+        except OSError as err:
+            print(f"error: cannot read --list {args.list}: {err.strerror} (run bash scripts/demo.sh first)",
+                  file=sys.stderr)
+            return 2
+        paths = paths[: args.limit] if args.limit else paths
+    results: dict = {"command": "python -m asr.bench " + " ".join(argv if argv is not None else sys.argv[1:])}
+    print(f"benchmarks: {', '.join(sections)}; {args.threads} threads on {args.device}", file=sys.stderr)
+    if "machine" in sections:
+        results["machine"] = run({**base, "case": "matmul"})
+    if "transcribe" in sections:
+        files = {**base, "paths": [str(p) for p in paths], "ref": str(args.ref)}
+        rows = [run({**files, "case": "transcribe", "name": "demo", "model": args.model, "precision": p})
+                for p in ("32", "bf16", "int8")]
+        rows += [run({**files, "case": "transcribe", "name": "960h", "recipe": BIG, "precision": p})
+                 for p in ("32", "bf16", "int8")]
+        if not args.no_peer:
+            rows.append(run({**files, "case": "pocketsphinx", "name": "PocketSphinx 5.1.1", "threads": 1}))
+        results["transcribe"] = rows
+    if "length" in sections:
+        rows = []
+        for seconds in (float(s) for s in args.lengths.split(",")):
+            f = join_utterances(paths, seconds, args.out / "audio" / f"joined_{seconds:g}s.flac")
+            one = {**base, "paths": [str(f)], "length_seconds": seconds}
+            rows.append(run({**one, "case": "transcribe", "name": "demo", "model": args.model, "precision": "32"}))
+            rows.append(run({**one, "case": "transcribe", "name": "960h", "recipe": BIG, "precision": "32"}))
+            if not args.no_peer:
+                rows.append(run({**one, "case": "pocketsphinx", "name": "PocketSphinx 5.1.1", "threads": 1}))
+        results["length"] = rows
+    if "train" in sections:
+        train = {**base, "case": "train", "steps": args.steps}
+        rows = [run({**train, "name": "demo", "recipe": DEMO, "precision": "bf16"})]
+        rows += [run({**train, "name": "960h", "recipe": BIG, "precision": p, "batch_seconds": 100}) for p in ("bf16", "32")]
+        if args.device == "cpu":  # the recipe's 1200 s batch as 12 micro-batches: it needs ~35 GiB at once
+            rows.append(run({**train, "name": "960h", "recipe": BIG, "precision": "bf16", "micro_seconds": 100}))
+        else:
+            rows.append(run({**train, "name": "960h", "recipe": BIG, "precision": "bf16"}))
+        results["train"] = rows
+    if "padding" in sections:
+        results["padding"] = [run({**base, "case": "padding", "name": "demo", "recipe": DEMO, "manifest": args.manifest})]
+    if "layers" in sections:
+        rows = []
+        for name, recipe, frames in (("960h", BIG, 306), ("demo", DEMO, 125)):
+            for precision in ("bf16", "32"):
+                for kind in ("ours", "torch", "conformer"):
+                    rows.append(run({**base, "case": "layer", "name": name, "recipe": recipe, "kind": kind,
+                                     "precision": precision, "frames": frames}))
+                if args.compile:
+                    rows.append(run({**base, "case": "layer", "name": name, "recipe": recipe, "kind": "ours",
+                                     "precision": precision, "frames": frames, "compile": True}))
+        results["layers"] = rows
+    from asr.bench.report import write_report
+
+    write_report(results, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
