@@ -85,8 +85,8 @@ def parse_args(argv):
         choices=("32", "bf16", "int8"),
         default="32",
         help="model arithmetic: float32, bfloat16 autocast, or int8 Linear layers (CPU only) "
-        "(default: 32). Measured on the demo test split (2 CPU threads): bf16 RTF 0.0010 vs "
-        "0.0025 fp32, WER 24.02 vs 23.90; int8 RTF 0.0015, WER 24.21",
+        "(default: 32). Measured on the demo test split (2 CPU threads, BENCHMARKS.md): bf16 RTF "
+        "0.0016 vs 0.0027 fp32, WER 23.98 vs 23.90; int8 RTF 0.0021, WER 23.86",
     )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument(
