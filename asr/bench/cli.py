@@ -67,7 +67,8 @@ def run(spec: dict) -> dict:
     else:
         figures = json.loads(proc.stdout.strip().splitlines()[-1])
     label = ", ".join(f"{k}={v}" for k, v in spec.items() if k not in ("paths", "ref", "threads", "device", "recipe"))
-    print(f"  [{time.perf_counter() - started:5.1f} s] {label}" + (f": {figures['error']}" if "error" in figures else ""),
+    failed = f": {figures['error']}" if "error" in figures else ""
+    print(f"  [{time.perf_counter() - started:5.1f} s] {label}{failed}",
           file=sys.stderr, flush=True)
     return {**{k: v for k, v in spec.items() if k != "paths"}, **figures}
 
@@ -134,14 +135,16 @@ def main(argv=None) -> int:
     if "train" in sections:
         train = {**base, "case": "train", "steps": args.steps}
         rows = [run({**train, "name": "demo", "recipe": DEMO, "precision": "bf16"})]
-        rows += [run({**train, "name": "960h", "recipe": BIG, "precision": p, "batch_seconds": 100}) for p in ("bf16", "32")]
+        rows += [run({**train, "name": "960h", "recipe": BIG, "precision": p, "batch_seconds": 100})
+                 for p in ("bf16", "32")]
         if args.device == "cpu":  # the recipe's 1200 s batch as 12 micro-batches: it needs ~35 GiB at once
             rows.append(run({**train, "name": "960h", "recipe": BIG, "precision": "bf16", "micro_seconds": 100}))
         else:
             rows.append(run({**train, "name": "960h", "recipe": BIG, "precision": "bf16"}))
         results["train"] = rows
     if "padding" in sections:
-        results["padding"] = [run({**base, "case": "padding", "name": "demo", "recipe": DEMO, "manifest": args.manifest})]
+        padding = {**base, "case": "padding", "name": "demo", "recipe": DEMO, "manifest": args.manifest}
+        results["padding"] = [run(padding)]
     if "layers" in sections:
         rows = []
         for name, recipe, frames in (("960h", BIG, 306), ("demo", DEMO, 125)):

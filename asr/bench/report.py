@@ -38,23 +38,27 @@ def tables(results: dict) -> str:
                 body.append([r["name"], r.get("precision", "—"), "error: " + r["error"]] + [None] * 5)
                 continue
             faster = f"{peer['rtf'] / r['rtf']:.1f}x" if peer else None
+            gflops = r.get("model_gflops")
             body.append([r["name"], r.get("precision"), f"{r['rtf']:.4f}", faster, r.get("wer"),
-                         r.get("model_gflops"), _share(r.get("model_gflops"), machine, r.get("precision", "32")), _mem(r)])
+                         gflops, _share(gflops, machine, r.get("precision", "32")), _mem(r)])
         audio = rows[0].get("audio_seconds")
-        out.append(f"End-to-end transcription, {audio} s of audio ({rows[0].get('threads')} threads; PocketSphinx: 1)\n\n"
+        threads = rows[0].get("threads")
+        out.append(f"End-to-end transcription, {audio} s of audio ({threads} threads; PocketSphinx: 1)\n\n"
                    + _table(["system", "precision", "RTF", "speed vs PocketSphinx", "WER %", "model GFLOP/s",
                              "of peak", "peak memory GiB"], body))
     if "length" in results:
         body = [[r["name"], r["length_seconds"], r.get("rtf", "error"), _mem(r)] for r in results["length"]]
-        out.append("Real-time factor against audio length\n\n" + _table(["system", "audio s", "RTF", "peak memory GiB"], body))
+        header = ["system", "audio s", "RTF", "peak memory GiB"]
+        out.append("Real-time factor against audio length\n\n" + _table(header, body))
     if "train" in results:
         body = []
         for r in results["train"]:
             if "error" in r:
                 body.append([r["name"], r.get("precision"), "error: " + r["error"]] + [None] * 7)
                 continue
-            batch = f"{r['batch_audio_seconds']}" + (f" ({r['micro_batches']} x {r['batch_audio_seconds'] / r['micro_batches']:.0f})"
-                                                      if r["micro_batches"] > 1 else "")
+            batch, n = f"{r['batch_audio_seconds']}", r["micro_batches"]
+            if n > 1:
+                batch += f" ({n} x {r['batch_audio_seconds'] / n:.0f})"
             body.append([r["name"], r["precision"], batch, r["seconds_per_step"], r["audio_seconds_per_second"],
                          r["model_gflops"], _share(r["model_gflops"], machine, r["precision"]),
                          f"{100 * r['front_end_share']:.1f}%", _mem(r)])
@@ -65,7 +69,8 @@ def tables(results: dict) -> str:
         body = [[r["name"], r["utterances"], r["max_batch_seconds"], r["buckets"],
                  f"{100 * r['bucketed_padding']:.1f}% ({r['bucketed_batches']} batches)",
                  f"{100 * r['random_padding']:.1f}% ({r['random_batches']} batches)"] for r in results["padding"]]
-        out.append("Padded frames\n\n" + _table(["corpus", "utterances", "batch s", "buckets", "bucketed", "random"], body))
+        header = ["corpus", "utterances", "batch s", "buckets", "bucketed", "random"]
+        out.append("Padded frames\n\n" + _table(header, body))
     if "layers" in results:
         body = []
         for r in results["layers"]:

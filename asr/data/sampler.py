@@ -118,7 +118,8 @@ class DurationBatchSampler(Sampler[list[int]]):
                 if self.shuffle:
                     pack_rng.shuffle(group)
                 grouped.extend(group)
-            self._batches = self._even_out(pack_batches(self.durations, self.max_batch_seconds, grouped))  # neighbours have similar durations
+            # neighbours have similar durations
+            self._batches = self._even_out(pack_batches(self.durations, self.max_batch_seconds, grouped))
         W = self.world_size
         steps = [self._batches[i : i + W] for i in range(0, len(self._batches), W)]
         if self.shuffle:
