@@ -15,6 +15,12 @@ from torch import nn
 from asr.config import FeatureConfig, SpecAugmentConfig
 
 
+def num_frames(num_samples: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+    """(B,) sample counts -> (B,) log-mel frame counts (0 for audio shorter than one window)."""
+    frames = torch.div(num_samples - config.n_fft, config.hop_length, rounding_mode="floor") + 1
+    return frames.clamp(min=0)
+
+
 class LogMel(nn.Module):
     """(B, N) waveforms, (B,) sample counts -> (B, T, F) log-mel, (B,) frame counts."""
 
@@ -32,8 +38,7 @@ class LogMel(nn.Module):
 
     def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
         """(B,) sample counts -> (B,) frame counts (0 for audio shorter than one window)."""
-        frames = torch.div(num_samples - self.config.n_fft, self.config.hop_length, rounding_mode="floor") + 1
-        return frames.clamp(min=0)
+        return num_frames(num_samples, self.config)
 
     def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if waves.shape[-1] < self.config.n_fft:  # shorter than one window: pad so the batch has 1 frame

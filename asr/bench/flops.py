@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
+
 from asr.config import FeatureConfig, ModelConfig
+from asr.features import num_frames
 
 TRAINING_FACTOR = 3  # forward + backward (gradients of inputs and of weights)
 
@@ -45,7 +48,5 @@ def utterance_flops(
 
 
 def feature_frames(samples: int, features: FeatureConfig) -> int:
-    """Log-mel frames of ``samples`` samples (no centre padding, as asr.features.LogMel)."""
-    if samples < features.n_fft:
-        return 0
-    return 1 + (samples - features.n_fft) // features.hop_length
+    """Log-mel frames of ``samples`` samples, as the front end counts them."""
+    return int(num_frames(torch.tensor(samples), features))

@@ -24,11 +24,6 @@ def audio_seconds(paths: Sequence[Path]) -> float:
     return sum(sf.info(str(p)).duration for p in paths)
 
 
-def _samples(path: Path, rate: int) -> int:
-    info = sf.info(str(path))
-    return round(info.frames * rate / info.samplerate)
-
-
 def _timed(transcribe: Callable[[list[Path]], dict[str, str]], paths: list[Path], warmup: int) -> tuple[dict, float]:
     transcribe(paths[:warmup])  # thread pools, allocator, kernel selection
     started = time.perf_counter()
@@ -44,9 +39,11 @@ def ours(recognizer: Recognizer, paths: Sequence[Path], refs: dict[str, str] | N
 
     paths = list(paths)
     hyps, seconds = _timed(transcribe, paths, warmup)
-    audio = audio_seconds(paths)
+    infos = [sf.info(str(p)) for p in paths]
+    audio = sum(info.duration for info in infos)
     features = recognizer.recipe.features
-    frames = [feature_frames(_samples(p, features.sample_rate), features) for p in paths]
+    samples = [round(info.frames * features.sample_rate / info.samplerate) for info in infos]  # after resampling
+    frames = [feature_frames(n, features) for n in samples]
     flops = utterance_flops(recognizer.recipe.model, features, recognizer.tokenizer.vocab_size, frames)
     out = {
         "audio_seconds": round(audio, 1),
