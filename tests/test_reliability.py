@@ -26,7 +26,7 @@ import torch
 
 from asr.checkpoint import CheckpointError, read_checkpoint
 from asr.io import atomic_write, atomic_write_text
-from corpora import WORDS, write_noise_corpus
+from corpora import WORDS, noise_recipe, write_noise_corpus
 
 ROOT = Path(__file__).parents[1]
 DEMO = ROOT / "recipes" / "demo" / "demo.yaml"
@@ -496,21 +496,11 @@ def test_a_skipped_step_leaves_the_weights_alone(noise_corpus, tmp_path, monkeyp
     import lightning as L
 
     import asr.lightning_module
-    from asr.config import recipe_from_dict
     from asr.data.datamodule import ASRDataModule
     from asr.lightning_module import ASRModule
     from asr.prepare import prepare
 
-    recipe = recipe_from_dict(
-        {
-            "exp_dir": str(tmp_path / "exp"),
-            "corpus": {"kind": "librispeech", "root": str(noise_corpus), "train_splits": ["train"],
-                       "dev_splits": ["dev"], "test_splits": ["dev"]},  # fmt: skip
-            "tokenizer": {"kind": "char"},
-            "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "ff_dim": 32, "subsampling_channels": 4},
-            "data": {"max_batch_seconds": 3.0, "buckets": 1, "num_workers": 0},
-        }
-    )
+    recipe = noise_recipe(noise_corpus, tmp_path / "exp", {"max_batch_seconds": 3.0, "buckets": 1, "num_workers": 0})
     data = prepare(recipe)
     module = ASRModule(recipe, data.tokenizer, data.mean, data.std)
     before = copy.deepcopy(module.state_dict())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from asr.data.sampler import DurationBatchSampler
-from corpora import write_noise_corpus
+from corpora import noise_recipe, write_noise_corpus
 
 
 
@@ -124,22 +124,13 @@ def _run(recipe, data, ckpt_dir: Path | None, resume: Path | None, epochs: int) 
 
 
 def test_lightning_resumes_mid_epoch_without_repeating_batches(tmp_path):
-    from asr.config import recipe_from_dict
     from asr.prepare import prepare
 
     root = tmp_path / "corpus"
     write_noise_corpus(root, "train", 24, seed=1)
     write_noise_corpus(root, "dev", 2, seed=2)
-    recipe = recipe_from_dict(
-        {
-            "exp_dir": str(tmp_path / "exp"),
-            "corpus": {"kind": "librispeech", "root": str(root), "train_splits": ["train"],
-                       "dev_splits": ["dev"], "test_splits": ["dev"]},  # fmt: skip
-            "tokenizer": {"kind": "char"},
-            "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "ff_dim": 32, "subsampling_channels": 4},
-            "data": {"max_batch_seconds": 12.0, "buckets": 3, "num_workers": 1},  # workers prefetch ahead
-        }
-    )
+    # workers prefetch ahead
+    recipe = noise_recipe(root, tmp_path / "exp", {"max_batch_seconds": 12.0, "buckets": 3, "num_workers": 1})
     data = prepare(recipe)
     full = _run(recipe, data, tmp_path / "ckpt", resume=None, epochs=2)
     per_epoch = len(full) // 2
