@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 def load_model(path, device: str = "cpu", precision: str = "32"):
     """See :func:`asr.inference.load_model` (imported lazily: ``import asr`` stays cheap)."""
-    from asr.inference import load_model as _load
+    from asr.inference.recognizer import load_model as _load
 
     return _load(path, device, precision)
 

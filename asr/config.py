@@ -26,7 +26,7 @@ class ConfigError(ValueError):
 class CorpusConfig:
     """Where the corpus lives and, for the synthesized corpus, how to make it."""
 
-    kind: str = "espeak"  # "espeak" (generated here) or "librispeech" (downloaded)
+    kind: str = "espeak"  # "espeak" or "synth" (generated here: asr.data.synthetic), "librispeech" (downloaded)
     root: str = "data/espeak"  # folder holding one sub-folder per split, LibriSpeech layout
     train_splits: tuple[str, ...] = ("train",)
     dev_splits: tuple[str, ...] = ("dev",)
@@ -38,6 +38,21 @@ class CorpusConfig:
     test_sentences: int = 300
     train_voices: int = 4  # voices speaking each training sentence
     workers: int = 0  # 0 = one per CPU core
+    # multi-engine synthesis (asr.data.synth) only; the defaults are the espeak-only corpus:
+    engines: tuple[str, ...] = ("espeak",)  # names in asr.data.synth.ENGINES; unavailable ones are skipped, named
+    engine_weights: tuple[float, ...] = ()  # one per engine: share of the voice slots it speaks; () = equal
+    rate_range: tuple[float, float] = (0.85, 1.2)  # per-utterance speaking-rate factor, uniform in this range
+    pitch_range: tuple[float, float] = (0.85, 1.2)  # per-utterance pitch factor, uniform in this range
+    warp_prob: float = 0.0  # probability that an utterance is formant-warped (a new speaker per warp bucket)
+    # "synth" only: everyday text (asr.data.text_sources), split per source, and the test sets that tell the truth
+    text_sources: tuple[str, ...] = ("docstrings",)  # names in asr.data.text_sources.SOURCES; missing ones are skipped
+    heldout_sentences: int = 300  # never trained on: read by the unseen engine for the "unseen" test set
+    eval_sets: tuple[str, ...] = ()  # "unseen" (an engine never trained on), "real" (human speech): scored as tests
+    eval_root: str = "data"  # eval sets live in <eval_root>/<name>/test
+    unseen_utterances: int = 200
+    # any kind: more training corpora mixed in, each "folder:weight" (a LibriSpeech-layout split folder with its
+    # own manifest beside it; weight 2 = each utterance twice per epoch, 0.5 = a seeded half)
+    mix: tuple[str, ...] = ()
     # downloaded corpora (librispeech) only:
     url: str = "https://www.openslr.org/resources/12/"  # base URL of the archives; point it at a mirror
     md5_file: str = ""  # md5sum.txt-format table replacing the published checksums (private mirrors, tests)
@@ -62,6 +77,46 @@ class SpecAugmentConfig:
     freq_width: int = 15  # max mel bins per mask
     time_masks: int = 2
     time_width: float = 0.05  # max fraction of the utterance per mask
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """On-the-fly acoustic variety for training waveforms (:mod:`asr.data.augment`).
+
+    Each transform fires on an utterance with its own probability; all are 0 (off) by
+    default, so a recipe without this section trains exactly as before. Ranges are
+    ``[low, high]`` and drawn uniformly per utterance.
+    """
+
+    # Simulated room: a bank of random shoebox impulse responses made once per loader worker.
+    room_prob: float = 0.0
+    room_kind: str = "pra"  # "pra": image-method early reflections + decaying tail; "noise": decaying noise only
+    room_bank: int = 64  # impulse responses in the bank
+    room_min_size: tuple[float, float, float] = (3.0, 3.0, 2.5)  # metres (length, width, height)
+    room_max_size: tuple[float, float, float] = (12.0, 10.0, 4.0)
+    rt60: tuple[float, float] = (0.15, 0.9)  # target reverberation time, seconds
+    # Additive noise at a signal-to-noise ratio measured over the speech's active samples.
+    noise_prob: float = 0.0
+    snr_db: tuple[float, float] = (0.0, 30.0)
+    noise_kinds: tuple[str, ...] = ("coloured", "babble", "music")  # drawn uniformly per utterance
+    colour_exponent: tuple[float, float] = (0.0, 2.0)  # 1/f^a power spectrum: 0 white, 1 pink, 2 brown
+    babble_talkers: tuple[int, int] = (3, 7)  # other utterances summed into babble
+    # Telephone: 8 kHz round trip, G.711 mu-law, 300-3400 Hz; or G.722-like 50-7000 Hz.
+    telephone_prob: float = 0.0
+    wideband_share: float = 0.3  # share of telephone draws that are the wideband variant
+    # Channel and level.
+    eq_prob: float = 0.0
+    eq_bands: tuple[int, int] = (1, 3)  # random peaking bands
+    eq_gain_db: float = 10.0  # max |gain| of one band
+    gain_prob: float = 0.0
+    gain_db: tuple[float, float] = (-20.0, 10.0)
+    clip_prob: float = 0.0
+    clip_ratio: tuple[float, float] = (0.3, 0.9)  # clipping threshold as a fraction of the peak
+    # Speaking rate and voice (phase vocoder).
+    tempo_prob: float = 0.0
+    tempo: tuple[float, float] = (0.85, 1.15)  # > 1 = faster; pitch kept
+    pitch_prob: float = 0.0
+    pitch_semitones: tuple[float, float] = (-3.0, 3.0)  # duration kept
 
 
 @dataclass(frozen=True)
@@ -127,6 +182,7 @@ class RecipeConfig:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     specaug: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -182,6 +238,7 @@ _SECTIONS: dict[str, type] = {
     "corpus": CorpusConfig,
     "features": FeatureConfig,
     "specaug": SpecAugmentConfig,
+    "augment": AugmentConfig,
     "data": DataConfig,
     "tokenizer": TokenizerConfig,
     "model": ModelConfig,

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from asr.audio import to_mono_16k
+from asr.audio.read import to_mono_16k
 from asr.data.sentences import stdlib_sentences
 
 work = Path(sys.argv[1])

@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Installs everything the project needs, once: espeak-ng (apt) and a virtual environment
-# in .venv with the pinned packages. Safe to run again; it skips what is already there.
+# Installs everything the project needs, once: the speech and text packages from apt
+# (espeak-ng, flite, wordnet-base, sword-text-web) and a virtual environment in .venv with the
+# pinned packages, the corpus extras included (synthesizers, text sources, rooms: their
+# licences in recipes/demo/README.md). Safe to run again; it skips what is already there.
 # Usage: bash scripts/setup.sh [dev]   ("dev" adds pytest, hypothesis, matplotlib and pocketsphinx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v espeak-ng >/dev/null 2>&1; then
+APT_PACKAGES="espeak-ng flite wordnet-base sword-text-web"  # command or data each corpus source needs
+missing=""
+for pkg in $APT_PACKAGES; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing espeak-ng with apt-get"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null
+    echo "setup: installing$missing with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
   else
-    echo "setup: espeak-ng is missing; install it (Debian/Ubuntu: sudo apt-get install espeak-ng) and run again" >&2
+    echo "setup: missing Debian packages:$missing; install them (sudo apt-get install$missing) and run again" >&2
     exit 1
   fi
 fi
@@ -20,10 +27,11 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PY --version)"
   "$PY" -m venv .venv
 fi
-stamp=".venv/.installed-$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -c1-16)-${1:-main}"
+REQS="requirements.txt requirements-synth.txt requirements-text.txt requirements-augment.txt"
+stamp=".venv/.installed-$(cat $REQS requirements-dev.txt pyproject.toml | sha256sum | cut -c1-16)-${1:-main}"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing pinned packages into .venv (torch is large: a few minutes)"
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  .venv/bin/pip install -q --disable-pip-version-check $(printf -- " -r %s" $REQS)
   if [ "${1:-}" = dev ]; then
     .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
   fi

@@ -6,7 +6,7 @@ import torch
 
 from asr.config import ModelConfig, RecipeConfig
 from asr.model import CTCModel
-from asr.tokenizer import Tokenizer
+from asr.text.tokenizer import Tokenizer
 
 
 def tiny_untrained_model() -> tuple[RecipeConfig, Tokenizer, CTCModel]:

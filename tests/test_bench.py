@@ -12,14 +12,16 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from asr.bench import layers, padding, report, train, transcribe
+from asr.bench import cli as bench_cli
 from asr.bench.cli import main as bench_main
+from asr.bench.report import tables
 from asr.bench.flops import TRAINING_FACTOR, feature_frames, forward_flops
 from asr.config import ModelConfig, RecipeConfig
 from asr.data.manifest import read_manifest
 from asr.model import CTCModel
 from asr.model.dropout import Dropout, dropout
 from asr.model.encoder import TransformerEncoder
-from asr.prepare import split_manifest
+from asr.training.prepare import split_manifest
 from models import tiny_untrained_model
 
 TINY = ModelConfig(d_model=32, n_heads=2, n_layers=2, ff_dim=64, subsampling_channels=8, dropout=0.0)
@@ -107,7 +109,9 @@ def test_bucketing_pads_far_less_than_random_batches():
 @pytest.mark.parametrize("kind", layers.KINDS)
 def test_layer_speed_runs_each_kind(kind, one_thread):
     figures = layers.layer_speed(kind, TINY, torch.device("cpu"), batch=2, frames=20, precision="32", repeats=1)
-    assert figures["ms_fwd_bwd"] > 0 and figures["kind"] == kind
+    assert figures["kind"] == kind and figures["precision"] == "32" and figures["batch"] == [2, 20, 32]
+    assert 0 < figures["ms_fwd_bwd"] < 1000  # a (2, 20, 32) layer: about a millisecond on one thread
+    assert 0 < figures["parameters_m"] < 1
     if kind != "conformer":  # ours and torch's: the same parameter count
         assert figures["parameters_m"] == layers.layer_speed("torch", TINY, torch.device("cpu"), 2, 20, "32", 1)[
             "parameters_m"
@@ -123,10 +127,19 @@ def test_train_throughput_counts_micro_batches(one_thread):
     forward = forward_flops(TINY, recipe.features, 41, 2, feature_frames(16000, recipe.features))["total"]
     assert figures["model_gflop_per_step"] == round(TRAINING_FACTOR * 2 * forward / 1e9, 1)
     assert figures["audio_seconds_per_second"] == pytest.approx(4.0 / figures["seconds_per_step"], rel=0.03)
+    assert 0 < figures["seconds_per_step"] < 30 and 0 < figures["cpu_seconds_per_step"] < 60
+    assert 0 < figures["front_end_share"] < 1 and figures["peak_memory_gib"] > 0
+    model = CTCModel(recipe.model, recipe.features, recipe.specaug, 41)
+    assert figures["parameters_m"] == round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
+    # its row of the training table: the batch as micro-batches, no peak share without a machine section
+    (row,) = table_rows(report.tables({"train": [{**figures, "name": "tiny"}]}), "Training throughput")
+    assert row == ["tiny", "32", "4.0 (2 x 2)", str(figures["seconds_per_step"]),
+                   str(figures["audio_seconds_per_second"]), str(figures["model_gflops"]), "—",
+                   f"{100 * figures['front_end_share']:.1f}%", f"{figures['peak_memory_gib']:.2f}"]  # fmt: skip
 
 
 def test_transcription_figures_and_tables(tiny_corpus, one_thread):
-    from asr.inference import Recognizer
+    from asr.inference.recognizer import Recognizer
 
     entries = split_manifest(Path(tiny_corpus.root), "test")
     paths = [Path(e.audio) for e in entries]
@@ -142,9 +155,11 @@ def test_transcription_figures_and_tables(tiny_corpus, one_thread):
     ours.update(case="transcribe", name="ours", precision="32")
     peer.update(case="pocketsphinx", name="PocketSphinx")
     text = report.tables({"machine": {"fp32_gflops": 100.0, "bf16_gflops": 400.0}, "transcribe": [ours, peer]})
-    row = next(line for line in text.splitlines() if line.startswith("| ours"))
-    assert f"{peer['rtf'] / ours['rtf']:.1f}x" in row
-    assert f"{ours['model_gflops']:.0f}%" in row or f"{100 * ours['model_gflops'] / 100:.0f}%" in row
+    row, peer_row = table_rows(text, "End-to-end transcription")
+    assert row == ["ours", "32", f"{ours['rtf']:.4f}", f"{peer['rtf'] / ours['rtf']:.1f}x", str(ours["wer"]),
+                   str(ours["model_gflops"]), f"{ours['model_gflops']:.0f}%",  # of the 100 GFLOP/s fp32 peak
+                   f"{ours['peak_memory_gib']:.2f}"]  # fmt: skip
+    assert peer_row[:4] == ["PocketSphinx", "—", f"{peer['rtf']:.4f}", "1.0x"] and peer_row[5:7] == ["—", "—"]
 
 
 def test_bench_command_padding_section(tmp_path, tiny_corpus):
@@ -156,9 +171,73 @@ def test_bench_command_padding_section(tmp_path, tiny_corpus):
     (figures,) = results["padding"]
     assert figures["utterances"] == len(read_manifest(manifest))
     assert 0.0 <= figures["bucketed_padding"] <= figures["random_padding"] < 1.0
-    assert "Padded frames" in (out / "bench.md").read_text()
+    (row,) = table_rows((out / "bench.md").read_text(), "Padded frames")
+    assert row[:2] == ["demo", str(figures["utterances"])]
+    assert row[4] == f"{100 * figures['bucketed_padding']:.1f}% ({figures['bucketed_batches']} batches)"
 
 
 def test_bench_command_names_an_unknown_section(capsys):
     assert bench_main(["--sections", "speed"]) == 2
     assert "unknown section 'speed'" in capsys.readouterr().err
+
+
+def table_rows(text: str, title: str) -> list[list[str]]:
+    """The body rows of the markdown table under ``title`` in a report, as lists of cells."""
+    lines = text.split(title, 1)[1].split("\n\n", 2)[1].splitlines()  # [header, |---|, rows...]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
+def test_report_has_a_table_per_section_in_order_with_error_rows():
+    machine = {"device": "cpu", "fp32_gflops": 100.0, "bf16_gflops": 400.0}
+    layer = {"name": "demo", "precision": "bf16", "parameters_m": 0.5, "peak_memory_gib": 0.1}
+    results = {
+        "layers": [{**layer, "kind": "ours", "ms_fwd_bwd": 4.5}, {**layer, "kind": "torch", "ms_fwd_bwd": 3.0},
+                   {**layer, "kind": "conformer", "error": "no torchaudio"}],
+        "length": [{"name": "demo", "length_seconds": 60.0, "rtf": 0.002, "peak_memory_gib": 1.5},
+                   {"name": "960h", "length_seconds": 60.0, "error": "killed"}],
+        "machine": machine,
+        "transcribe": [{"case": "transcribe", "name": "demo", "precision": "bf16", "rtf": 0.002, "wer": 24.0,
+                        "model_gflops": 40.0, "audio_seconds": 90.0, "threads": 2},
+                       {"case": "transcribe", "name": "960h", "precision": "int8", "error": "out of memory"}],
+    }  # fmt: skip
+    text = tables(results)
+    assert text.startswith("Device: cpu; matmul peak (2048², best of 5): fp32 100.0 GFLOP/s, bf16 400.0 GFLOP/s")
+    titles = ["End-to-end transcription, 90.0 s of audio (2 threads; PocketSphinx: 1)",
+              "Real-time factor against audio length", "One encoder layer"]  # fmt: skip
+    assert [text.index(t) for t in titles] == sorted(text.index(t) for t in titles)  # report order, not dict order
+    assert "Training throughput" not in text and "Padded frames" not in text  # sections that did not run
+    assert table_rows(text, titles[0]) == [
+        ["demo", "bf16", "0.0020", "—", "24.0", "40.0", "10%", "—"],  # 40 of bf16's 400 GFLOP/s
+        ["960h", "int8", "error: out of memory", "—", "—", "—", "—", "—"],
+    ]
+    assert table_rows(text, titles[1]) == [["demo", "60.0", "0.002", "1.50"], ["960h", "60.0", "error", "—"]]
+    assert table_rows(text, titles[2]) == [
+        ["demo", "ours", "bf16", "0.5", "4.5", "1.50", "0.100"],
+        ["demo", "torch", "bf16", "0.5", "3.0", "1.00", "0.100"],
+        ["demo", "conformer", "bf16", "error: no torchaudio", "—", "—", "—"],
+    ]
+
+
+def test_bench_command_runs_the_sections_in_order(tmp_path, monkeypatch):
+    """Each case goes to its own process (here: recorded); sections run in the report's order
+    whatever order --sections names them, and a CPU runs the 960 h batch as micro-batches."""
+    specs = []
+
+    def record(spec):
+        specs.append(spec)
+        return {**spec, "error": "not run"}  # what run() gives for a case that failed
+
+    monkeypatch.setattr(bench_cli, "run", record)
+    argv = ["--sections", "train,machine", "--steps", "3", "--out", str(tmp_path)]
+    assert bench_main(argv) == 0
+    results = json.loads((tmp_path / "bench.json").read_text())
+    assert list(results) == ["command", "machine", "train"]
+    assert results["command"] == "python -m asr.bench " + " ".join(argv)
+    assert [s["case"] for s in specs] == ["matmul", "train", "train", "train", "train"]
+    train_specs = specs[1:]
+    assert all(s["steps"] == 3 and s["threads"] == 2 and s["device"] == "cpu" for s in train_specs)
+    assert [(s["name"], s["precision"], s.get("batch_seconds"), s.get("micro_seconds")) for s in train_specs] == [
+        ("demo", "bf16", None, None), ("960h", "bf16", 100, None), ("960h", "32", 100, None),
+        ("960h", "bf16", None, 100),
+    ]  # fmt: skip
+    assert len(table_rows((tmp_path / "bench.md").read_text(), "Training throughput")) == 4

@@ -56,8 +56,8 @@ def worker(out: Path, recipe_overrides: list[str]) -> None:
     from asr.cli.train import build_trainer
     from asr.config import load_recipe
     from asr.data.datamodule import ASRDataModule
-    from asr.lightning_module import ASRModule
-    from asr.prepare import prepare
+    from asr.training.module import ASRModule
+    from asr.training.prepare import prepare
 
     class Recording(ASRModule):
         def __init__(self, *args):
@@ -82,7 +82,7 @@ def worker(out: Path, recipe_overrides: list[str]) -> None:
 
 def test_two_process_ddp_shards_data_and_keeps_weights_identical(tmp_path):
     from asr.config import load_recipe
-    from asr.prepare import prepare
+    from asr.training.prepare import prepare
 
     write_noise_corpus(tmp_path / "corpus", "train", TRAIN_UTTERANCES, seed=1)
     write_noise_corpus(tmp_path / "corpus", "dev", 3, seed=2)  # odd: the last validation step is padded

@@ -25,8 +25,8 @@ import torch
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from asr.audio import MAX_FILTER_PHASES, AudioError, read_audio, resampling_rate
-from asr.streaming.sources import file_blocks
+from asr.audio.read import MAX_FILTER_PHASES, AudioError, read_audio, resampling_rate
+from asr.audio.sources import file_blocks
 
 FUZZ = dict(
     deadline=None,
@@ -269,10 +269,10 @@ def refuse_huge_resampling_filters(monkeypatch):
 def tiny_model(tmp_path_factory) -> Path:
     """An untrained tiny model in the exported format: what it transcribes does not matter
     here, only that every input gets a transcript or an error."""
-    from asr.checkpoint import checkpoint_meta
+    from asr.inference.checkpoint import checkpoint_meta
     from asr.config import recipe_from_dict
     from asr.model import CTCModel
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
     torch.manual_seed(0)
     recipe = recipe_from_dict(
@@ -326,7 +326,7 @@ def test_transcribe_names_each_bad_file_once_and_transcribes_the_rest(cases, tin
 def test_streaming_reader_resamples_an_odd_rate_cheaply(tmp_path):
     """What transcribe.py reads with: an odd sample rate must not build a huge filter
     (refuse_huge_resampling_filters turns one into a MemoryError)."""
-    from asr.streaming.sources import file_blocks
+    from asr.audio.sources import file_blocks
 
     path = AudioCase("audio", ("WAV", "PCM_16"), rate=44099, frames=4410, signal="tone").write(tmp_path / "odd.wav")
     samples = sum(block.numel() for block in file_blocks(path))

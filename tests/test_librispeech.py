@@ -207,8 +207,8 @@ def test_corrupted_archive_is_refused_deleted_and_nothing_prepared_is_touched(mi
 
 
 def test_recipe_downloads_prepares_trains_averages_and_evaluates(mirror, archives, tmp_path, capsys):
-    from asr.average import checkpoint_info
-    from asr.checkpoint import load_parts
+    from asr.training.average import checkpoint_info
+    from asr.inference.checkpoint import load_parts
     from asr.cli import average, evaluate, prepare, train
     from asr.data.manifest import read_manifest
 
@@ -273,7 +273,7 @@ def test_recipe_downloads_prepares_trains_averages_and_evaluates(mirror, archive
 
 def _fake_checkpoint(path: Path, recipe, tokenizer, step: int, score: float, seed: int) -> dict:
     """A Lightning-format checkpoint of a freshly initialised model -> its weights."""
-    from asr.checkpoint import checkpoint_meta
+    from asr.inference.checkpoint import checkpoint_meta
     from asr.model import CTCModel
 
     torch.manual_seed(seed)
@@ -293,10 +293,10 @@ def _fake_checkpoint(path: Path, recipe, tokenizer, step: int, score: float, see
 
 
 def test_average_of_last_or_best_checkpoints_is_the_mean_of_their_weights(tmp_path):
-    from asr.average import average_checkpoints, select
-    from asr.checkpoint import load_parts
+    from asr.training.average import average_checkpoints, select
+    from asr.inference.checkpoint import load_parts
     from asr.config import recipe_from_dict
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
     recipe = recipe_from_dict({"model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "ff_dim": 32}})
     tokenizer = Tokenizer.train(["A CAT", "THE DOG", "A BIRD SINGS"], 30, "char")

@@ -98,12 +98,20 @@ def test_chunked_attention_ignores_the_future():
 
 
 def test_ctc_loss_is_fp32_under_bf16_autocast():
+    """bf16 log-probs (what a model under autocast may hand over) give the fp32 loss of the
+    same values, with and without autocast around the call: CPU CTC has no bf16 kernel, so
+    without the guard inside ctc_loss this raises (and on a GPU it would lose precision)."""
     from asr.model.ctc_model import ctc_loss
 
-    model = _model()
-    waves = torch.randn(2, 16000) * 0.1
-    tokens = torch.tensor([[1, 2, 3], [4, 5, 0]])
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        log_probs, lens = model(waves, torch.tensor([16000, 12000]))
-        loss = ctc_loss(log_probs, lens, tokens, torch.tensor([3, 2]))
-    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    torch.manual_seed(0)
+    log_probs = torch.randn(2, 50, 20).log_softmax(-1).bfloat16()  # (B, T', V)
+    lens, tokens, token_lens = torch.tensor([50, 40]), torch.tensor([[1, 2, 3], [4, 5, 0]]), torch.tensor([3, 2])
+    reference = ctc_loss(log_probs.float(), lens, tokens, token_lens)
+    for autocast in (False, True):
+        leaf = log_probs.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = ctc_loss(leaf, lens, tokens, token_lens)
+        assert loss.dtype == torch.float32 and torch.isfinite(loss)
+        torch.testing.assert_close(loss, reference, atol=0, rtol=0)  # the same fp32 arithmetic
+        loss.backward()
+        assert leaf.grad.dtype == torch.bfloat16 and torch.isfinite(leaf.grad.float()).all()

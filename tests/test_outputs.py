@@ -11,12 +11,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr.alignment import Word
-from asr.checkpoint import checkpoint_meta
-from asr.inference import Transcript
-from asr.outputs import alignment_text, error_report, render, subtitle_cues, timestamp, to_srt, to_vtt
-from asr.streaming import Segment
-from asr.wer import word_errors
+from asr.decoding.alignment import Word
+from asr.inference.checkpoint import checkpoint_meta
+from asr.inference.recognizer import Transcript
+from asr.inference.outputs import alignment_text, error_report, render, subtitle_cues, timestamp, to_srt, to_vtt
+from asr.inference.stream import Segment
+from asr.text.wer import word_errors
 from models import tiny_untrained_model
 
 
@@ -151,3 +151,31 @@ def test_subtitles_need_an_output_dir_for_several_inputs(setup, capsys):
     model_path, paths, _ = setup
     assert main(["--model", str(model_path), "--format", "vtt", *map(str, paths)]) == 2
     assert "needs --output-dir" in capsys.readouterr().err
+
+
+def test_transcript_show_and_save_draw_the_figure(setup, tmp_path):
+    """Transcript.show and .save, on what Recognizer.transcribe returns: a real PNG of the
+    figure's size, and the same three panels (waveform, log-mel, posteriors) on screen."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: show() opens nothing
+    import matplotlib.image
+    import matplotlib.pyplot as plt
+
+    from asr.inference.recognizer import load_model
+
+    model_path, paths, _ = setup
+    transcript = load_model(model_path).transcribe(paths[1])
+    assert transcript.trace is not None and transcript.text
+    saved = transcript.save(tmp_path / "utt1.png")
+    assert saved == tmp_path / "utt1.png" and saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = matplotlib.image.imread(saved)  # (H, W, 4)
+    assert pixels.shape[2] == 4 and pixels.shape[0] > 300 and pixels.shape[1] > 500
+    assert pixels[..., :3].std() > 0.05  # something is drawn, not a blank page
+    fig = transcript.show()
+    try:
+        assert len(fig.axes) == 3
+        assert fig.axes[2].get_xlim() == pytest.approx((0, transcript.duration), abs=0.05)  # time axis: the audio
+        assert transcript.text[:20] in fig.get_suptitle()
+    finally:
+        plt.close(fig)

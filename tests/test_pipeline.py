@@ -19,6 +19,8 @@ DEMO = ROOT / "recipes" / "demo" / "demo.yaml"
 
 def corpus_overrides(corpus) -> list[str]:
     return [
+        "corpus.kind=espeak",  # the demo recipe's corpus is the multi-engine one; these tests use the espeak one
+        "corpus.eval_sets=[]",
         f"corpus.root={corpus.root}",
         f"corpus.train_sentences={corpus.train_sentences}",
         f"corpus.dev_sentences={corpus.dev_sentences}",

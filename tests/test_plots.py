@@ -15,18 +15,19 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr.audio import to_mono_16k
-from asr.checkpoint import checkpoint_meta
+from asr.audio.read import to_mono_16k
+from asr.inference.checkpoint import checkpoint_meta
 from asr.config import ModelConfig, RecipeConfig, SpecAugmentConfig
 from asr.decoding import greedy_decode
-from asr.inference import Recognizer
+from asr.inference.recognizer import Recognizer
 from asr.model import CTCModel
-from asr.plot.attention import AttentionCapture, attention_map, attention_weights, plot_attention
+from asr.inference.trace import AttentionCapture, attention_weights
+from asr.plot.attention import attention_map, plot_attention
 from asr.plot.curves import plot_training, read_metrics
-from asr.plot.trace import record
+from asr.inference.trace import record
 from asr.plot.transcript import plot_transcript, show_transcript, transcript_view
-from asr.streaming import TranscribeOptions
-from asr.tokenizer import Tokenizer
+from asr.inference.stream import TranscribeOptions
+from asr.text.tokenizer import Tokenizer
 
 SENTENCE = "the quick brown fox jumps over the lazy dog"
 
@@ -302,7 +303,7 @@ def test_without_matplotlib(recognizer, wav, tmp_path, monkeypatch, capsys):
     plot = importlib.import_module("asr.plot")
     transcript = importlib.import_module("asr.plot.transcript")
     attention = importlib.import_module("asr.plot.attention")
-    trace_mod = importlib.import_module("asr.plot.trace")
+    trace_mod = importlib.import_module("asr.inference.trace")
     cli = importlib.import_module("asr.cli.plot")
     curves = importlib.import_module("asr.plot.curves")
 

@@ -24,8 +24,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr.checkpoint import CheckpointError, read_checkpoint
-from asr.io import atomic_write, atomic_write_text
+from asr.inference.checkpoint import CheckpointError, read_checkpoint
+from asr.audio.atomic import atomic_write, atomic_write_text
 from corpora import WORDS, noise_recipe, write_noise_corpus
 
 ROOT = Path(__file__).parents[1]
@@ -81,7 +81,7 @@ def test_the_hostile_payload_is_live(tmp_path):
 def test_checkpoint_that_would_run_code_is_refused_everywhere(tmp_path, capsys):
     from asr.cli.train import main as train
     from asr.cli.transcribe import main as transcribe
-    from asr.lightning_module import SafeCheckpointIO
+    from asr.training.module import SafeCheckpointIO
 
     marker = tmp_path / "MARKER"
     messages = []
@@ -140,16 +140,16 @@ def test_an_exported_model_cannot_resume_training(tiny_model, tmp_path, capsys):
 
 def disk_full(monkeypatch, name_part: str) -> None:
     """Make the flush of any temporary file whose name contains ``name_part`` fail with ENOSPC."""
-    import asr.io
+    import asr.audio.atomic
 
-    real = asr.io._fsync
+    real = asr.audio.atomic._fsync
 
     def fsync(path: Path) -> None:
         if name_part in path.name and path.name.endswith(".tmp"):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real(path)
 
-    monkeypatch.setattr(asr.io, "_fsync", fsync)
+    monkeypatch.setattr(asr.audio.atomic, "_fsync", fsync)
 
 
 def leftovers(folder: Path) -> list[Path]:
@@ -185,7 +185,7 @@ def test_lightning_checkpoints_are_written_atomically(tmp_path, monkeypatch):
     disk leaves the previous last.ckpt whole."""
     from asr.cli.train import build_trainer
     from asr.config import recipe_from_dict
-    from asr.lightning_module import SafeCheckpointIO
+    from asr.training.module import SafeCheckpointIO
 
     recipe = recipe_from_dict({"exp_dir": str(tmp_path), "trainer": {"accelerator": "cpu"}})
     trainer, _ = build_trainer(recipe)
@@ -218,7 +218,7 @@ def test_data_preparation_interrupted_by_a_full_disk_leaves_nothing_half_written
     import shutil
 
     from asr.config import recipe_from_dict
-    from asr.prepare import prepare
+    from asr.training.prepare import prepare
 
     root = tmp_path / "corpus"
     shutil.copytree(noise_corpus, root, ignore=shutil.ignore_patterns("*.jsonl"))
@@ -345,7 +345,7 @@ def test_filter_reports_what_cannot_train_with_ids():
     from asr.config import recipe_from_dict
     from asr.data.datamodule import filter_entries
     from asr.data.manifest import Entry
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
     recipe = recipe_from_dict({"tokenizer": {"kind": "char"}, "data": {"max_duration": 10.0}})
     tokenizer = Tokenizer.train(["ABCDEFGHIJKLMNOPQRSTUVWXYZ '"], 64, "char")
@@ -369,7 +369,7 @@ def test_filter_reports_what_cannot_train_with_ids():
 def test_loader_leaves_out_unreadable_audio_and_says_why(tmp_path):
     from asr.data.batch import Unusable, UtteranceDataset, collate
     from asr.data.manifest import Entry
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
     tokenizer = Tokenizer.train(["ABC CAB BAC"], 64, "char")
     sf.write(tmp_path / "good.flac", np.zeros(8000), 16000)
@@ -422,15 +422,15 @@ def faulty_run(noise_corpus, tmp_path_factory):
     import io
     import shutil
 
-    import asr.lightning_module
-    import asr.prepare
+    import asr.training.module
+    import asr.training.prepare
     from asr.cli.train import main as train
 
     corpus = tmp_path_factory.mktemp("faulty") / "corpus"
     shutil.copytree(noise_corpus, corpus, ignore=shutil.ignore_patterns("*.jsonl"))
     exp = corpus.parent / "exp"
     gone = sorted((corpus / "train").rglob("*.flac"))[3]
-    real_prepare, real_loss = asr.prepare.prepare, asr.lightning_module.ctc_loss
+    real_prepare, real_loss = asr.training.prepare.prepare, asr.training.module.ctc_loss
     training_losses = 0
 
     def prepare_then_lose_a_file(recipe):
@@ -449,8 +449,8 @@ def faulty_run(noise_corpus, tmp_path_factory):
 
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        patch.setattr(asr.prepare, "prepare", prepare_then_lose_a_file)
-        patch.setattr(asr.lightning_module, "ctc_loss", nan_on_two_steps)
+        patch.setattr(asr.training.prepare, "prepare", prepare_then_lose_a_file)
+        patch.setattr(asr.training.module, "ctc_loss", nan_on_two_steps)
         code = train(tiny_training_args(corpus, exp))
     return exp, code, out.getvalue(), err.getvalue(), gone.stem
 
@@ -475,13 +475,13 @@ def test_non_finite_losses_skip_their_steps_and_are_counted(faulty_run):
 
 
 def test_repeated_non_finite_losses_stop_the_run_with_a_clear_message(faulty_run, monkeypatch, capsys):
-    import asr.lightning_module
+    import asr.training.module
     from asr.cli.train import main as train
 
     exp, *_ = faulty_run
     corpus = exp.parent / "corpus"
-    monkeypatch.setattr(asr.lightning_module, "MAX_BAD_STEPS", 3)
-    monkeypatch.setattr(asr.lightning_module, "ctc_loss", lambda log_probs, *_: log_probs.sum() * float("nan"))
+    monkeypatch.setattr(asr.training.module, "MAX_BAD_STEPS", 3)
+    monkeypatch.setattr(asr.training.module, "ctc_loss", lambda log_probs, *_: log_probs.sum() * float("nan"))
     code, _, err = run_main(train, tiny_training_args(corpus, exp), capsys)
     assert code == 1
     [line] = error_lines(err)
@@ -495,16 +495,16 @@ def test_a_skipped_step_leaves_the_weights_alone(noise_corpus, tmp_path, monkeyp
 
     import lightning as L
 
-    import asr.lightning_module
+    import asr.training.module
     from asr.data.datamodule import ASRDataModule
-    from asr.lightning_module import ASRModule
-    from asr.prepare import prepare
+    from asr.training.module import ASRModule
+    from asr.training.prepare import prepare
 
     recipe = noise_recipe(noise_corpus, tmp_path / "exp", {"max_batch_seconds": 3.0, "buckets": 1, "num_workers": 0})
     data = prepare(recipe)
     module = ASRModule(recipe, data.tokenizer, data.mean, data.std)
     before = copy.deepcopy(module.state_dict())
-    monkeypatch.setattr(asr.lightning_module, "ctc_loss", lambda log_probs, *_: log_probs.sum() * float("nan"))
+    monkeypatch.setattr(asr.training.module, "ctc_loss", lambda log_probs, *_: log_probs.sum() * float("nan"))
     trainer = L.Trainer(
         max_steps=3,
         limit_val_batches=0,
@@ -545,8 +545,8 @@ def test_out_of_memory_names_the_batch(faulty_run, monkeypatch, capsys):
 def test_out_of_memory_in_backward_names_the_batch(monkeypatch):
     from asr.config import recipe_from_dict
     from asr.data.batch import collate
-    from asr.lightning_module import ASRModule, BatchOutOfMemoryError
-    from asr.tokenizer import Tokenizer
+    from asr.training.module import ASRModule, BatchOutOfMemoryError
+    from asr.text.tokenizer import Tokenizer
 
     recipe = recipe_from_dict({"tokenizer": {"kind": "char"}, "model": {"d_model": 16, "n_heads": 2, "n_layers": 1,
                                "ff_dim": 32, "subsampling_channels": 4}})  # fmt: skip
@@ -596,10 +596,10 @@ def short_audio(tmp_path_factory) -> list[Path]:
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     """An untrained tiny model in the exported format (what it says does not matter here)."""
-    from asr.checkpoint import checkpoint_meta
+    from asr.inference.checkpoint import checkpoint_meta
     from asr.config import recipe_from_dict
     from asr.model import CTCModel
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
     torch.manual_seed(0)
     recipe = recipe_from_dict({"tokenizer": {"kind": "char"}, "model": {"d_model": 16, "n_heads": 2, "n_layers": 1,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from asr.checkpoint import read_checkpoint
+from asr.inference.checkpoint import read_checkpoint
 
 ROOT = Path(__file__).parents[1]
 DEMO = ROOT / "recipes" / "demo" / "demo.yaml"
@@ -44,7 +44,8 @@ sys.exit(train.main(sys.argv[2:]))
 def training_args(corpus, exp: Path) -> list[str]:
     """A tiny deterministic run: no dropout, masks or random chunks, fp32, 2 epochs."""
     return [
-        "--config", str(DEMO), "--save-every-steps", str(SAVE_EVERY), f"exp_dir={exp}",
+        "--config", str(DEMO), "--save-every-steps", str(SAVE_EVERY), f"exp_dir={exp}", "corpus.kind=espeak",
+        "corpus.eval_sets=[]", "augment.room_prob=0", "augment.noise_prob=0", "augment.telephone_prob=0",
         f"corpus.root={corpus.root}", f"corpus.train_sentences={corpus.train_sentences}",
         f"corpus.dev_sentences={corpus.dev_sentences}", f"corpus.test_sentences={corpus.test_sentences}",
         f"corpus.train_voices={corpus.train_voices}", f"corpus.seed={corpus.seed}",

@@ -92,7 +92,7 @@ def _run(recipe, data, ckpt_dir: Path | None, resume: Path | None, epochs: int) 
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from asr.data.datamodule import ASRDataModule
-    from asr.lightning_module import ASRModule
+    from asr.training.module import ASRModule
 
     class Recording(ASRModule):
         def __init__(self, *args):
@@ -124,7 +124,7 @@ def _run(recipe, data, ckpt_dir: Path | None, resume: Path | None, epochs: int) 
 
 
 def test_lightning_resumes_mid_epoch_without_repeating_batches(tmp_path):
-    from asr.prepare import prepare
+    from asr.training.prepare import prepare
 
     root = tmp_path / "corpus"
     write_noise_corpus(root, "train", 24, seed=1)

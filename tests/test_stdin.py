@@ -16,9 +16,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr.checkpoint import checkpoint_meta
-from asr.inference import load_model
-from asr.streaming import TranscribeOptions
+from asr.inference.checkpoint import checkpoint_meta
+from asr.inference.recognizer import load_model
+from asr.inference.stream import TranscribeOptions
 from models import tiny_untrained_model
 
 ROOT = Path(__file__).parents[1]

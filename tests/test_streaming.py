@@ -12,14 +12,14 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from asr.audio import AudioError, read_audio
+from asr.audio.read import AudioError, read_audio
 from asr.config import ModelConfig, RecipeConfig
-from asr.inference import Recognizer
+from asr.inference.recognizer import Recognizer
 from asr.model import CTCModel
-from asr.streaming import TranscribeOptions, transcribe_stream
-from asr.streaming.frontend import StreamingFrontend
-from asr.streaming.resample import StreamingResampler
-from asr.streaming.sources import file_blocks
+from asr.inference.stream import TranscribeOptions, transcribe_stream
+from asr.inference.frontend import StreamingFrontend
+from asr.audio.resample import StreamingResampler
+from asr.audio.sources import file_blocks
 from models import tiny_untrained_model
 
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from asr.text import normalize_text
-from asr.tokenizer import Tokenizer
-from asr.wer import score, word_errors
+from asr.text.normalize import normalize_text
+from asr.text.tokenizer import Tokenizer
+from asr.text.wer import score, word_errors
 
 
 @pytest.mark.parametrize(

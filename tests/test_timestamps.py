@@ -15,15 +15,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr.alignment import align_tokens, group_words
-from asr.audio import to_mono_16k
+from asr.decoding.alignment import align_tokens, group_words
+from asr.audio.read import to_mono_16k
 from asr.config import ModelConfig, RecipeConfig, SpecAugmentConfig
 from asr.data.batch import pad_1d
-from asr.inference import Recognizer
+from asr.inference.recognizer import Recognizer
 from asr.model import CTCModel
 from asr.model.ctc_model import ctc_loss
-from asr.streaming import TranscribeOptions
-from asr.tokenizer import Tokenizer
+from asr.inference.stream import TranscribeOptions
+from asr.text.tokenizer import Tokenizer
 
 WORDS = ["red", "green", "blue", "yellow", "stop", "go", "left", "right"]
 RATE = 16000
@@ -78,7 +78,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.
 
 @pytest.fixture(scope="module")
 def trained():
-    """-> (recognizer, test utterances) after 150 steps on 40 generated utterances."""
+    """-> (recognizer, test utterances) after 300 steps on 40 generated utterances."""
     rng = random.Random(0)
     clips = word_clips()
     train = [utterance(clips, rng, rng.randint(2, 5)) for _ in range(40)]
@@ -99,7 +99,7 @@ def trained():
         model.cmvn.set_stats(feats[0].mean(0), feats[0].std(0))
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
-    for _ in range(150):
+    for _ in range(300):  # 150 sufficed on one CPU and not on another: leave margin
         batch = rng.sample(train, 8)
         waves, lengths = pad_1d([w for w, _, _ in batch], torch.float32)
         tokens, token_lengths = pad_1d([torch.tensor(tokenizer.encode(t)) for _, t, _ in batch], torch.long)

@@ -92,6 +92,82 @@ def join_utterances(paths: list[Path], seconds: float, out: Path, gap: float = 0
     return out
 
 
+def machine_figures(args, base: dict, paths: list[Path]) -> dict:
+    return run({**base, "case": "matmul"})
+
+
+def transcribe_rows(args, base: dict, paths: list[Path]) -> list[dict]:
+    """Both models at each precision, then PocketSphinx, on the same files."""
+    files = {**base, "paths": [str(p) for p in paths], "ref": str(args.ref)}
+    rows = [run({**files, "case": "transcribe", "name": "demo", "model": args.model, "precision": p})
+            for p in ("32", "bf16", "int8")]
+    rows += [run({**files, "case": "transcribe", "name": "960h", "recipe": BIG, "precision": p})
+             for p in ("32", "bf16", "int8")]
+    if not args.no_peer:
+        rows.append(run({**files, "case": "pocketsphinx", "name": "PocketSphinx 5.1.1", "threads": 1}))
+    return rows
+
+
+def length_rows(args, base: dict, paths: list[Path]) -> list[dict]:
+    """Each system on one file per length in --lengths, made by joining test utterances."""
+    rows = []
+    for seconds in (float(s) for s in args.lengths.split(",")):
+        f = join_utterances(paths, seconds, args.out / "audio" / f"joined_{seconds:g}s.flac")
+        one = {**base, "paths": [str(f)], "length_seconds": seconds}
+        rows.append(run({**one, "case": "transcribe", "name": "demo", "model": args.model, "precision": "32"}))
+        rows.append(run({**one, "case": "transcribe", "name": "960h", "recipe": BIG, "precision": "32"}))
+        if not args.no_peer:
+            rows.append(run({**one, "case": "pocketsphinx", "name": "PocketSphinx 5.1.1", "threads": 1}))
+    return rows
+
+
+def train_rows(args, base: dict, paths: list[Path]) -> list[dict]:
+    train = {**base, "case": "train", "steps": args.steps}
+    rows = [run({**train, "name": "demo", "recipe": DEMO, "precision": "bf16"})]
+    rows += [run({**train, "name": "960h", "recipe": BIG, "precision": p, "batch_seconds": 100})
+             for p in ("bf16", "32")]
+    if args.device == "cpu":  # the recipe's 1200 s batch as 12 micro-batches: it needs ~35 GiB at once
+        rows.append(run({**train, "name": "960h", "recipe": BIG, "precision": "bf16", "micro_seconds": 100}))
+    else:
+        rows.append(run({**train, "name": "960h", "recipe": BIG, "precision": "bf16"}))
+    return rows
+
+
+def padding_rows(args, base: dict, paths: list[Path]) -> list[dict]:
+    return [run({**base, "case": "padding", "name": "demo", "recipe": DEMO, "manifest": args.manifest})]
+
+
+def layer_rows(args, base: dict, paths: list[Path]) -> list[dict]:
+    """Our layer, torch's and a Conformer block at both sizes and precisions (and ours compiled)."""
+    rows = []
+    for name, recipe, frames in (("960h", BIG, 306), ("demo", DEMO, 125)):
+        for precision in ("bf16", "32"):
+            for kind in ("ours", "torch", "conformer"):
+                rows.append(run({**base, "case": "layer", "name": name, "recipe": recipe, "kind": kind,
+                                 "precision": precision, "frames": frames}))
+            if args.compile:
+                rows.append(run({**base, "case": "layer", "name": name, "recipe": recipe, "kind": "ours",
+                                 "precision": precision, "frames": frames, "compile": True}))
+    return rows
+
+
+# section -> its figures, in the order they are run and reported
+SECTION_FIGURES = {
+    "machine": machine_figures,
+    "transcribe": transcribe_rows,
+    "length": length_rows,
+    "train": train_rows,
+    "padding": padding_rows,
+    "layers": layer_rows,
+}
+
+
+def read_list(args) -> list[Path]:
+    """The --list files (the first --limit of them); OSError if it cannot be read."""
+    paths = [Path(line.strip()) for line in args.list.read_text().splitlines() if line.strip()]
+    return paths[: args.limit] if args.limit else paths
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -99,63 +175,20 @@ def main(argv=None) -> int:
     if unknown:
         print(f"error: unknown section {unknown[0]!r} (choose from {', '.join(SECTIONS)})", file=sys.stderr)
         return 2
-    base = {"threads": args.threads, "device": args.device}
     paths = []
     if {"transcribe", "length"} & set(sections):
         try:
-            paths = [Path(line.strip()) for line in args.list.read_text().splitlines() if line.strip()]
+            paths = read_list(args)
         except OSError as err:
             print(f"error: cannot read --list {args.list}: {err.strerror} (run bash scripts/demo.sh first)",
                   file=sys.stderr)
             return 2
-        paths = paths[: args.limit] if args.limit else paths
     results: dict = {"command": "python -m asr.bench " + " ".join(argv if argv is not None else sys.argv[1:])}
     print(f"benchmarks: {', '.join(sections)}; {args.threads} threads on {args.device}", file=sys.stderr)
-    if "machine" in sections:
-        results["machine"] = run({**base, "case": "matmul"})
-    if "transcribe" in sections:
-        files = {**base, "paths": [str(p) for p in paths], "ref": str(args.ref)}
-        rows = [run({**files, "case": "transcribe", "name": "demo", "model": args.model, "precision": p})
-                for p in ("32", "bf16", "int8")]
-        rows += [run({**files, "case": "transcribe", "name": "960h", "recipe": BIG, "precision": p})
-                 for p in ("32", "bf16", "int8")]
-        if not args.no_peer:
-            rows.append(run({**files, "case": "pocketsphinx", "name": "PocketSphinx 5.1.1", "threads": 1}))
-        results["transcribe"] = rows
-    if "length" in sections:
-        rows = []
-        for seconds in (float(s) for s in args.lengths.split(",")):
-            f = join_utterances(paths, seconds, args.out / "audio" / f"joined_{seconds:g}s.flac")
-            one = {**base, "paths": [str(f)], "length_seconds": seconds}
-            rows.append(run({**one, "case": "transcribe", "name": "demo", "model": args.model, "precision": "32"}))
-            rows.append(run({**one, "case": "transcribe", "name": "960h", "recipe": BIG, "precision": "32"}))
-            if not args.no_peer:
-                rows.append(run({**one, "case": "pocketsphinx", "name": "PocketSphinx 5.1.1", "threads": 1}))
-        results["length"] = rows
-    if "train" in sections:
-        train = {**base, "case": "train", "steps": args.steps}
-        rows = [run({**train, "name": "demo", "recipe": DEMO, "precision": "bf16"})]
-        rows += [run({**train, "name": "960h", "recipe": BIG, "precision": p, "batch_seconds": 100})
-                 for p in ("bf16", "32")]
-        if args.device == "cpu":  # the recipe's 1200 s batch as 12 micro-batches: it needs ~35 GiB at once
-            rows.append(run({**train, "name": "960h", "recipe": BIG, "precision": "bf16", "micro_seconds": 100}))
-        else:
-            rows.append(run({**train, "name": "960h", "recipe": BIG, "precision": "bf16"}))
-        results["train"] = rows
-    if "padding" in sections:
-        padding = {**base, "case": "padding", "name": "demo", "recipe": DEMO, "manifest": args.manifest}
-        results["padding"] = [run(padding)]
-    if "layers" in sections:
-        rows = []
-        for name, recipe, frames in (("960h", BIG, 306), ("demo", DEMO, 125)):
-            for precision in ("bf16", "32"):
-                for kind in ("ours", "torch", "conformer"):
-                    rows.append(run({**base, "case": "layer", "name": name, "recipe": recipe, "kind": kind,
-                                     "precision": precision, "frames": frames}))
-                if args.compile:
-                    rows.append(run({**base, "case": "layer", "name": name, "recipe": recipe, "kind": "ours",
-                                     "precision": precision, "frames": frames, "compile": True}))
-        results["layers"] = rows
+    base = {"threads": args.threads, "device": args.device}
+    for section, figures in SECTION_FIGURES.items():
+        if section in sections:
+            results[section] = figures(args, base, paths)
     from asr.bench.report import write_report
 
     write_report(results, args.out)

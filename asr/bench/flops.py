@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 
 from asr.config import FeatureConfig, ModelConfig
-from asr.features import num_frames
+from asr.model.features import num_frames
 
 TRAINING_FACTOR = 3  # forward + backward (gradients of inputs and of weights)
 

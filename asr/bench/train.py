@@ -53,42 +53,17 @@ def train_throughput(
     batch_seconds = batch_seconds or recipe.data.max_batch_seconds
     micro = min(micro_seconds or batch_seconds, batch_seconds)
     accumulate = max(1, round(batch_seconds / micro))
-    waves, lengths, tokens, token_lengths = (
-        t.to(device) for t in synthetic_batch(micro, utt_seconds, tokens_per_second, vocab_size)
-    )
+    batch = tuple(t.to(device) for t in synthetic_batch(micro, utt_seconds, tokens_per_second, vocab_size))
+    waves, lengths = batch[:2]
     frames = feature_frames(waves.shape[1], recipe.features)
     step_flops = TRAINING_FACTOR * accumulate * forward_flops(
         recipe.model, recipe.features, vocab_size, waves.shape[0], frames
     )["total"]
     step_audio = accumulate * float(lengths.sum()) / recipe.features.sample_rate
 
-    def step() -> float:
-        for _ in range(accumulate):
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                log_probs, out_lengths = model(waves, lengths)  # (B, T', V), (B,)
-            loss = ctc_loss(log_probs, out_lengths, tokens, token_lengths) / accumulate  # fp32 inside
-            loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.optim.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())  # a device sync point: the step is finished when this returns
-
-    for _ in range(warmup):
-        step()
-    started, cpu_started = time.perf_counter(), time.process_time()
-    for _ in range(steps):
-        step()
-    sync(device)
-    wall = (time.perf_counter() - started) / steps
-    cpu = (time.process_time() - cpu_started) / steps  # CPU seconds of all this process's threads
-
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        started = time.perf_counter()  # the front end's share: log-mel + normalization + SpecAugment
-        for _ in range(accumulate):
-            feats, feat_lens = model.features(waves, lengths)
-            model.specaug(model.cmvn(feats), feat_lens)
-        sync(device)
-        front_end = time.perf_counter() - started
+    step = training_step(model, optimizer, batch, accumulate, precision == "bf16", recipe.optim.grad_clip)
+    wall, cpu = time_steps(step, warmup, steps, device)
+    front_end = front_end_seconds(model, waves, lengths, accumulate, precision == "bf16")
     return {
         "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
         "precision": precision,
@@ -103,3 +78,49 @@ def train_throughput(
         "front_end_share": round(front_end / wall, 4),
         "peak_memory_gib": round(peak_memory_gib(device), 2),
     }
+
+
+def training_step(model: CTCModel, optimizer, batch: tuple, accumulate: int, bf16: bool, grad_clip: float):
+    """-> a function doing one optimizer step over ``accumulate`` micro-batches of ``batch``
+    (waves (B, N), lengths (B,), tokens (B, U), token lengths (B,)) and returning the loss."""
+    waves, lengths, tokens, token_lengths = batch
+    device_type = waves.device.type
+
+    def step() -> float:
+        for _ in range(accumulate):
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
+                log_probs, out_lengths = model(waves, lengths)  # (B, T', V), (B,)
+            loss = ctc_loss(log_probs, out_lengths, tokens, token_lengths) / accumulate  # fp32 inside
+            loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())  # a device sync point: the step is finished when this returns
+
+    return step
+
+
+def time_steps(step, warmup: int, steps: int, device: torch.device) -> tuple[float, float]:
+    """Run ``warmup`` untimed steps, then ``steps`` timed ones -> (wall seconds, CPU seconds) per step."""
+    for _ in range(warmup):
+        step()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        step()
+    sync(device)
+    wall = (time.perf_counter() - started) / steps
+    cpu = (time.process_time() - cpu_started) / steps  # CPU seconds of all this process's threads
+    return wall, cpu
+
+
+def front_end_seconds(model: CTCModel, waves: torch.Tensor, lengths: torch.Tensor, accumulate: int, bf16: bool):
+    """Seconds of the front end's share of one step: log-mel + normalization + SpecAugment
+    of each micro-batch, waves (B, N), lengths (B,)."""
+    device = waves.device
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        started = time.perf_counter()
+        for _ in range(accumulate):
+            feats, feat_lens = model.features(waves, lengths)
+            model.specaug(model.cmvn(feats), feat_lens)
+        sync(device)
+        return time.perf_counter() - started

@@ -16,8 +16,8 @@ import torch
 
 from asr.bench.flops import feature_frames, utterance_flops
 from asr.bench.machine import peak_memory_gib
-from asr.inference import Recognizer
-from asr.wer import score
+from asr.inference.recognizer import Recognizer
+from asr.text.wer import score
 
 
 def audio_seconds(paths: Sequence[Path]) -> float:

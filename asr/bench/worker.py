@@ -16,14 +16,14 @@ import torch
 
 def _recognizer(spec: dict):
     """The demo checkpoint, or a recipe's model with untrained weights (speed only)."""
-    from asr.inference import Recognizer, load_model
+    from asr.inference.recognizer import Recognizer, load_model
 
     if "model" in spec:
         return load_model(spec["model"], spec.get("device", "cpu"), spec.get("precision", "32"))
     from asr.config import load_recipe
     from asr.data.sentences import stdlib_sentences
     from asr.model import CTCModel
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
     recipe = load_recipe(spec["recipe"])
     tokenizer = Tokenizer.train(stdlib_sentences(), recipe.tokenizer.vocab_size, recipe.tokenizer.kind)
@@ -46,7 +46,7 @@ def run_case(spec: dict) -> dict:
         }
     if case in ("transcribe", "pocketsphinx"):
         from asr.bench import transcribe
-        from asr.wer import read_kaldi_text
+        from asr.text.wer import read_kaldi_text
 
         paths = [Path(p) for p in spec["paths"]]
         # an untrained model (a recipe, not a checkpoint) is timed only: its text is noise

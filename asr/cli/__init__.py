@@ -1,4 +1,5 @@
-"""Command-line entry points; each module has ``main(argv=None)``."""
+"""Command-line entry points; each module has ``main(argv=None)`` and only parses
+arguments, calls the rooms and writes. May import every room."""
 
 from __future__ import annotations
 

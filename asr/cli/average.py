@@ -34,8 +34,8 @@ def expand(items: list[Path]) -> list[Path]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from asr.average import average_checkpoints, select
-    from asr.checkpoint import CheckpointError
+    from asr.training.average import average_checkpoints, select
+    from asr.inference.checkpoint import CheckpointError
 
     paths = expand(args.checkpoints)
     if not paths:

@@ -34,7 +34,7 @@ def parse_args(argv):
 
 def transcribe_split(recognizer, entries, batch_seconds: float) -> dict[str, str]:
     """Manifest entries -> {utt id: hypothesis}, reading audio in parallel threads."""
-    from asr.audio import read_audio
+    from asr.audio.read import read_audio
 
     rate = recognizer.recipe.features.sample_rate
     hyps = {}
@@ -64,13 +64,13 @@ def markdown_table(model: str, results: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from asr.audio import AudioError
-    from asr.checkpoint import CheckpointError
+    from asr.audio.read import AudioError
+    from asr.inference.checkpoint import CheckpointError
     from asr.data.manifest import ManifestError
-    from asr.inference import load_model
-    from asr.io import atomic_write_text
-    from asr.prepare import split_manifest
-    from asr.wer import word_errors
+    from asr.inference.recognizer import load_model
+    from asr.audio.atomic import atomic_write_text
+    from asr.training.prepare import split_manifest
+    from asr.text.wer import word_errors
 
     try:
         recognizer = load_model(args.model, args.device)

@@ -59,8 +59,8 @@ def draw(args: argparse.Namespace) -> list[Path]:
 
         return [plot_training(read_metrics(args.log), args.out, args.title)]
 
-    from asr.inference import load_model
-    from asr.plot.trace import record
+    from asr.inference.recognizer import load_model
+    from asr.inference.trace import record
 
     recognizer = load_model(args.model)
     result, trace = record(recognizer, args.audio)
@@ -83,8 +83,8 @@ def draw(args: argparse.Namespace) -> list[Path]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from asr.audio import AudioError
-    from asr.checkpoint import CheckpointError
+    from asr.audio.read import AudioError
+    from asr.inference.checkpoint import CheckpointError
     from asr.plot import PlotUnavailable
 
     try:

@@ -41,7 +41,7 @@ def main(argv=None) -> int:
 
     from asr.data.librispeech import DownloadError, fetch_corpus
     from asr.data.manifest import ManifestError
-    from asr.prepare import prepare
+    from asr.training.prepare import prepare
 
     try:
         if args.download_only:

@@ -48,7 +48,7 @@ def parse_args(argv):
 
 def write_references(recipe, test: dict) -> None:
     """``<split>.ref`` (Kaldi text) and ``<split>.list`` (audio paths) for each test split."""
-    from asr.io import atomic_write_text
+    from asr.audio.atomic import atomic_write_text
 
     for split, entries in test.items():
         atomic_write_text(recipe.exp_path / f"{split}.ref", "".join(f"{e.id} {e.text}\n" for e in entries))
@@ -60,7 +60,7 @@ def build_trainer(recipe, extra_callbacks=(), save_every_steps: int = 0, keep_be
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    from asr.lightning_module import SafeCheckpointIO
+    from asr.training.module import SafeCheckpointIO
 
     checkpoints = ModelCheckpoint(
         dirpath=recipe.exp_path / "checkpoints",
@@ -87,6 +87,25 @@ def build_trainer(recipe, extra_callbacks=(), save_every_steps: int = 0, keep_be
     return trainer, checkpoints
 
 
+def final_checkpoint(trainer, module, datamodule, checkpoints) -> str:
+    """The checkpoint to export: the best validated one, or the final weights when training
+    ended between validations (a time budget stops mid-epoch, after the schedule annealed)
+    and they validate at least as well. Every rank calls this (validation is collective)."""
+    best = checkpoints.best_model_path or checkpoints.last_model_path
+    best_wer = float(checkpoints.best_model_score) if checkpoints.best_model_score is not None else float("inf")
+    validated_at = getattr(module, "validated_at_step", None)
+    if trainer.global_step == validated_at or trainer.global_step == 0:
+        print(f"best checkpoint {best} (val_wer {best_wer:.4f})")
+        return best
+    final_wer = float(trainer.validate(module, datamodule=datamodule, verbose=False)[0]["val_wer"])
+    print(f"final weights at step {trainer.global_step}: val_wer {final_wer:.4f}; best validated {best_wer:.4f}")
+    if final_wer > best_wer:
+        return best
+    final = str(Path(checkpoints.dirpath) / "final.ckpt")
+    trainer.save_checkpoint(final)
+    return final
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     recipe = recipe_or_report(args.config, args.overrides)
@@ -96,11 +115,12 @@ def main(argv=None) -> int:
     import lightning as L
     import torch
 
-    from asr.callbacks import TestWER, WallClock
-    from asr.checkpoint import CheckpointError, export_model, read_checkpoint
+    from asr.training.callbacks import Progress, TestWER, WallClock
+    from asr.inference.checkpoint import CheckpointError, read_checkpoint
+    from asr.training.checkpoint import export_model
     from asr.data.datamodule import ASRDataModule
-    from asr.lightning_module import ASRModule, BatchOutOfMemoryError, NonFiniteLossError
-    from asr.prepare import prepare
+    from asr.training.module import ASRModule, BatchOutOfMemoryError, NonFiniteLossError
+    from asr.training.prepare import prepare
 
     if args.resume is not None:  # refuse an unusable or unsafe checkpoint before hours of data preparation
         try:
@@ -128,7 +148,7 @@ def main(argv=None) -> int:
     print(f"model: {params / 1e6:.2f}M parameters, vocabulary {data.tokenizer.vocab_size}; training on {hours:.2f} h")
     torch.set_float32_matmul_precision("high")
     clock = WallClock()
-    callbacks = [clock]
+    callbacks = [clock, Progress(recipe.name)]
     if args.curve:
         callbacks.append(TestWER(next(iter(data.test.values())), clock))
     trainer, checkpoints = build_trainer(recipe, callbacks, args.save_every_steps, args.keep_best)
@@ -138,11 +158,10 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
 
+    best = final_checkpoint(trainer, module, datamodule, checkpoints)
     if trainer.global_rank == 0:
-        best = checkpoints.best_model_path or checkpoints.last_model_path
         out = export_model(best, recipe.exp_path / "model.pt")
-        print(f"best checkpoint {best} (val_wer {float(checkpoints.best_model_score or float('nan')):.4f})")
-        print(f"exported {out} after {(time.time() - started) / 60:.1f} min")
+        print(f"exported {out} from {best} after {(time.time() - started) / 60:.1f} min")
     return 0
 
 

@@ -25,7 +25,7 @@ still transcribed, and the exit status is 1. Input that breaks off part-way (a t
 file, garbage on standard input) keeps what was transcribed before the fault: standard
 input prints it as usual, a file in the json format (with an ``"error"`` field) and in
 ``--output-dir``; a failed file gets no ``id<TAB>text`` line. With ``--ref`` (Kaldi
-``text`` format), WER is computed after the normalization of ``asr.text`` on both sides;
+``text`` format), WER is computed after the normalization of ``asr.text.normalize`` on both sides;
 a file that failed counts as an empty hypothesis. ``--report`` adds the most frequent
 errors to the WER figures; ``--alignment`` writes each utterance's word alignment.
 """
@@ -153,8 +153,8 @@ class Writer:
         self.fmt, self.output_dir = fmt, output_dir
 
     def write(self, utt_id: str, transcript, error: str | None = None, stream: bool = False) -> None:
-        from asr.io import atomic_write_text
-        from asr.outputs import SUFFIXES, render, text_line, transcript_dict
+        from asr.audio.atomic import atomic_write_text
+        from asr.inference.outputs import SUFFIXES, render, text_line, transcript_dict
 
         if self.fmt == "json":
             data = {**transcript_dict(utt_id, transcript), **({"error": error} if error else {})}
@@ -180,9 +180,9 @@ class Writer:
 
 def transcribe_stdin(recognizer, args, options, writer: Writer):
     """Stream standard input -> (transcript of what was read, error line or None)."""
-    from asr.audio import AudioError
-    from asr.inference import join_segments
-    from asr.streaming.sources import PcmFormat, stream_blocks
+    from asr.audio.read import AudioError
+    from asr.inference.recognizer import join_segments
+    from asr.audio.sources import PcmFormat, stream_blocks
 
     raw = PcmFormat(args.raw_rate) if args.raw_rate else None
     blocks = stream_blocks(sys.stdin.buffer, STDIN, raw, recognizer.sample_rate)
@@ -214,28 +214,28 @@ def check_args(args) -> str | None:
     return None
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    problem = check_args(args)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    import torch
-    from tqdm import tqdm
+class UsageError(Exception):
+    """A problem found before any audio is read: one ``error:`` line, exit status 2."""
 
-    from asr.checkpoint import CheckpointError
-    from asr.inference import TranscribeOptions, load_model
-    from asr.wer import read_kaldi_text
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    refs = None
-    if args.ref:
-        try:
-            refs = read_kaldi_text(args.ref)
-        except (OSError, ValueError, UnicodeDecodeError) as err:
-            print(f"error: {args.ref}: cannot read references ({err})", file=sys.stderr)
-            return 2
+def read_references(path: Path | None) -> dict[str, str] | None:
+    """--ref -> {id: text}, or None without it; UsageError if it cannot be read."""
+    from asr.text.wer import read_kaldi_text
+
+    if path is None:
+        return None
+    try:
+        return read_kaldi_text(path)
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        raise UsageError(f"{path}: cannot read references ({err})") from err
+
+
+def load_recognizer(args):
+    """-> (recognizer, options for files, options for standard input); UsageError for a
+    model that cannot be loaded or options it cannot run."""
+    from asr.inference.checkpoint import CheckpointError
+    from asr.inference.recognizer import TranscribeOptions, load_model
+
     try:
         options = TranscribeOptions(chunk_ms=args.chunk_ms or 0, left_chunks=args.left_chunks, beam_width=args.beam)
         stdin_options = TranscribeOptions(
@@ -246,54 +246,78 @@ def main(argv=None) -> int:
         recognizer = load_model(args.model, args.device, args.precision)
         options.chunk_frames(recognizer.model.frame_shift)  # reject a chunk that is not whole frames
     except (CheckpointError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise UsageError(str(err)) from err
+    return recognizer, options, stdin_options
 
-    inputs, errors = expand_inputs(args.audio)
-    for line in errors:
-        print(f"error: {line}", file=sys.stderr)
-    failed = len(errors)
-    writer = Writer(args.format, args.output_dir)
-    hyps: dict[str, str] = {}
-    progress = tqdm(
-        total=len(inputs), unit="file", disable=not (sys.stderr.isatty() if args.progress is None else args.progress)
-    )
 
-    def finish(utt_id: str, transcript, error: str | None, stream: bool = False) -> None:
-        nonlocal failed
+class Outcomes:
+    """Each input's result as it finishes: written out, reported if it failed, and kept as
+    the hypothesis for --ref scoring."""
+
+    def __init__(self, writer: Writer, progress, failed: int = 0):
+        self.writer, self.progress, self.failed = writer, progress, failed
+        self.hyps: dict[str, str] = {}
+
+    def finish(self, utt_id: str, transcript, error: str | None, stream: bool = False) -> None:
         if transcript is not None:
             try:
-                writer.write(utt_id, transcript, error, stream)
+                self.writer.write(utt_id, transcript, error, stream)
             except OSError as err:  # --output-dir on a full disk: this result is lost, not the others
                 if err.filename is None:  # standard output itself failed (a closed pipe): stop
                     raise
                 error = f"{err.filename}: cannot write the result for {utt_id} ({err.strerror})"
         if error is not None:
             print(f"error: {error}", file=sys.stderr, flush=True)
-            failed += 1
+            self.failed += 1
         # a failed file scores as an empty hypothesis (all deletions), standard input as what it gave
-        hyps[utt_id] = transcript.text if transcript is not None and (error is None or stream) else ""
-        progress.update()
+        self.hyps[utt_id] = transcript.text if transcript is not None and (error is None or stream) else ""
+        self.progress.update()
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        problem = check_args(args)
+        if problem:
+            raise UsageError(problem)
+        import torch
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        refs = read_references(args.ref)
+        recognizer, options, stdin_options = load_recognizer(args)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from tqdm import tqdm
+
+    inputs, errors = expand_inputs(args.audio)
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    writer = Writer(args.format, args.output_dir)
+    show_progress = sys.stderr.isatty() if args.progress is None else args.progress
+    outcomes = Outcomes(writer, tqdm(total=len(inputs), unit="file", disable=not show_progress), failed=len(errors))
 
     files = [(utt_id, path) for utt_id, path in inputs if path is not None]
     if len(files) < len(inputs):
-        finish(STDIN_ID, *transcribe_stdin(recognizer, args, stdin_options, writer), stream=True)
+        outcomes.finish(STDIN_ID, *transcribe_stdin(recognizer, args, stdin_options, writer), stream=True)
     results = recognizer.transcribe_files([path for _, path in files], options, args.batch_seconds)
     for (utt_id, _), result in zip(files, results):  # one result per file, in order
-        finish(utt_id, result.transcript, result.error)
-    progress.close()
+        outcomes.finish(utt_id, result.transcript, result.error)
+    outcomes.progress.close()
 
+    status = 1 if outcomes.failed else 0
     if refs is not None:
-        return report_wer(refs, hyps, args) or (1 if failed else 0)
-    return 1 if failed else 0
+        return report_wer(refs, outcomes.hyps, args) or status
+    return status
 
 
 def report_wer(refs: dict[str, str], hyps: dict[str, str], args) -> int:
     """Print the WER line (last on stdout) and top errors (stderr); write --report and
     --alignment. -> 1 if nothing could be scored, else 0."""
-    from asr.io import atomic_write_text
-    from asr.outputs import alignment_text, error_report
-    from asr.wer import score
+    from asr.audio.atomic import atomic_write_text
+    from asr.inference.outputs import alignment_text, error_report
+    from asr.text.wer import score
 
     unknown = [i for i in hyps if i not in refs]
     if unknown:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torchaudio.functional as AF
 from torch.utils.data import Dataset
 
-from asr.audio import AudioError, read_audio
+from asr.audio.read import AudioError, read_audio
 from asr.data.manifest import Entry
-from asr.tokenizer import Tokenizer
+from asr.text.tokenizer import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,6 @@ class Batch:
             self.skipped,
         )
 
-    @property
-    def seconds(self) -> float:
-        return float(self.wave_lengths.sum()) / 16000
-
 
 def pad_1d(items: list[torch.Tensor], dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """list of (N_i,) -> (B, max N) zero-padded, (B,) lengths"""
@@ -66,10 +63,19 @@ class Unusable:
 class UtteranceDataset(Dataset):
     """Manifest entries -> (id, wave (N,), token ids (U,), text); optional speed perturbation."""
 
-    def __init__(self, entries: list[Entry], tokenizer: Tokenizer, speed_perturb: tuple[float, ...] = ()):
+    def __init__(
+        self,
+        entries: list[Entry],
+        tokenizer: Tokenizer,
+        speed_perturb: tuple[float, ...] = (),
+        sample_rate: int = 16000,
+        augment: Callable[[torch.Tensor, random.Random], torch.Tensor] | None = None,
+    ):
         self.entries = entries
         self.tokenizer = tokenizer
         self.speed_perturb = speed_perturb
+        self.augment = augment  # e.g. asr.data.augment.Augment; its draws come from Python's seeded `random`
+        self.sample_rate = sample_rate  # the front end's (FeatureConfig.sample_rate)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -78,13 +84,15 @@ class UtteranceDataset(Dataset):
         """-> (id, wave, tokens, text), or :class:`Unusable` naming what is wrong."""
         entry = self.entries[index]
         try:
-            wave = read_audio(entry.audio)
+            wave = read_audio(entry.audio, self.sample_rate)
         except AudioError as err:
             return Unusable(entry.id, str(err))
         if self.speed_perturb:
             factor = random.choice(self.speed_perturb)
             if factor != 1.0:  # faster speech = fewer samples at the same rate
-                wave = AF.resample(wave, int(round(16000 * factor)), 16000)
+                wave = AF.resample(wave, int(round(self.sample_rate * factor)), self.sample_rate)
+        if self.augment is not None:
+            wave = self.augment(wave, random.Random(random.getrandbits(64)))
         tokens = torch.tensor(self.tokenizer.encode(entry.text), dtype=torch.long)
         return entry.id, wave, tokens, entry.text
 

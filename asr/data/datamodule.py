@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from asr.config import RecipeConfig
 from asr.data.batch import UtteranceDataset, collate
 from asr.data.manifest import Entry
 from asr.data.sampler import DurationBatchSampler, ResumableDataLoader
-from asr.features import LogMel
+from asr.model.features import LogMel
 from asr.model.subsampling import Conv2dSubsampling4
-from asr.tokenizer import Tokenizer
+from asr.text.tokenizer import Tokenizer
 
 MAX_IDS_SHOWN = 10
 UNKNOWN = 1  # CTC id of sentencepiece's <unk> (piece 0, shifted past the blank)
@@ -53,6 +54,24 @@ def filter_entries(entries: list[Entry], recipe: RecipeConfig, tokenizer: Tokeni
     return kept, report
 
 
+class OtherUtterances:
+    """A random training waveform (N,) for babble noise; picklable for loader workers."""
+
+    def __init__(self, entries: list[Entry], sample_rate: int):
+        self.paths = [e.audio for e in entries]
+        self.sample_rate = sample_rate
+
+    def __call__(self, rng) -> torch.Tensor:
+        from asr.audio.read import AudioError, read_audio
+
+        for _ in range(3):  # a file gone since the manifest was made: try another
+            try:
+                return read_audio(self.paths[rng.randrange(len(self.paths))], self.sample_rate)
+            except AudioError:
+                continue
+        return torch.zeros(self.sample_rate)
+
+
 class ASRDataModule(L.LightningDataModule):
     def __init__(self, recipe: RecipeConfig, tokenizer: Tokenizer, train: list[Entry], dev: list[Entry]):
         super().__init__()
@@ -75,7 +94,9 @@ class ASRDataModule(L.LightningDataModule):
             rank=rank,
             world_size=world,
         )
-        dataset = UtteranceDataset(entries, self.tokenizer, cfg.speed_perturb if train else ())
+        sample_rate = self.recipe.features.sample_rate
+        augment = self._augment(entries) if train else None
+        dataset = UtteranceDataset(entries, self.tokenizer, cfg.speed_perturb if train else (), sample_rate, augment)
         if train:
             if self._resume_state is not None:
                 sampler.load_state_dict(self._resume_state)
@@ -88,6 +109,15 @@ class ASRDataModule(L.LightningDataModule):
             num_workers=cfg.num_workers,
             persistent_workers=cfg.num_workers > 0,
         )
+
+    def _augment(self, entries: list[Entry]):
+        """The recipe's acoustic augmentation (None when every transform is off); babble
+        noise is made of other training utterances."""
+        from asr.data.augment import Augment
+
+        augment = Augment(self.recipe.augment, others=OtherUtterances(entries, self.recipe.features.sample_rate),
+                          seed=self.recipe.seed)  # fmt: skip
+        return augment if augment.enabled else None
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_entries, train=True)

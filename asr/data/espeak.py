@@ -26,10 +26,10 @@ from pathlib import Path
 import soundfile as sf
 from tqdm import tqdm
 
-from asr.audio import to_mono_16k, write_flac
+from asr.audio.read import to_mono_16k, write_flac
 from asr.config import CorpusConfig
 from asr.data.sentences import stdlib_sentences
-from asr.text import normalize_text
+from asr.text.normalize import normalize_text
 
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
 TRAIN_VARIANTS = (

@@ -15,8 +15,8 @@ from pathlib import Path
 import soundfile as sf
 from tqdm import tqdm
 
-from asr.io import atomic_write_text
-from asr.text import normalize_text
+from asr.audio.atomic import atomic_write_text
+from asr.text.normalize import normalize_text
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Entry:
     id: str
     audio: str
     duration: float  # seconds
-    text: str  # normalized (asr.text)
+    text: str  # normalized (asr.text.normalize)
 
 
 class ManifestError(ValueError):

@@ -127,10 +127,6 @@ class DurationBatchSampler(Sampler[list[int]]):
         self._cache = (self.epoch, steps)
         return steps
 
-    def all_batches(self) -> list[list[int]]:
-        """Every rank's batches of the epoch, step by step."""
-        return [batch for step in self.steps() for batch in step]
-
     def __iter__(self) -> Iterator[list[int]]:
         skip, self._skip = self._skip, 0
         self.consumed = skip

@@ -1,4 +1,8 @@
-"""Acoustic model: features -> subsampling -> transformer encoder -> CTC head."""
+"""The acoustic model as pure ``nn.Module``s: log-mel front end (:mod:`asr.model.features`)
+-> convolutional subsampling -> self-attention encoder -> CTC head (:mod:`asr.model.ctc_model`).
+
+May import: torch, torchaudio, :mod:`asr.config`. No Lightning, no files, no other room.
+"""
 
 from asr.model.ctc_model import CTCModel
 

@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from asr.config import FeatureConfig, ModelConfig, SpecAugmentConfig
-from asr.features import GlobalCMVN, LogMel, SpecAugment
+from asr.model.features import GlobalCMVN, LogMel, SpecAugment
 from asr.model.encoder import TransformerEncoder
 from asr.model.subsampling import Conv2dSubsampling4
 

@@ -7,7 +7,7 @@ normalized layer input and the mask) during the forward pass that makes the tran
 :func:`attention_weights` turns those into the softmax weights the kernel used, only when
 a picture asks for them. No second forward pass, no second model.
 
-    with Recorder(recognizer.model) as recorder:          # asr.plot.trace
+    with Recorder(recognizer.model) as recorder:          # asr.inference.trace
         result = recognizer.transcribe("a.wav")
     trace = recorder.trace(recognizer.tokenizer)
     plot_attention(result, "a.layer3.png", layer=3, head=0, trace=trace)
@@ -24,68 +24,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch.utils.hooks import RemovableHandle
 
-from asr.alignment import Word
-from asr.model.encoder import SelfAttention, TransformerEncoder
+from asr.decoding.alignment import Word
+from asr.plot import new_figure
+from asr.inference.trace import attention_weights, trace_of
 
 if TYPE_CHECKING:
-    from asr.plot.trace import Trace
-
-
-@dataclass(frozen=True)
-class AttentionCall:
-    """What one :class:`SelfAttention` call saw."""
-
-    x: torch.Tensor  # (B, T', D) the layer's normalized input, LN(x)
-    mask: torch.Tensor  # (B, 1, 1|T', T') bool, True where query t may attend to key s
-
-
-class AttentionCapture:
-    """Forward hooks on every attention block of ``encoder`` while inside ``with``.
-
-    ``calls[l][i]`` is layer ``l``'s :class:`AttentionCall` in the ``i``-th encoder pass
-    (one per segment when transcribing). Passes starting after ``max_frames`` frames have
-    been kept are skipped, so memory stays bounded on long audio.
-    """
-
-    def __init__(self, encoder: TransformerEncoder, max_frames: int | None = None):
-        self.modules = [layer.attn for layer in encoder.layers]
-        self.max_frames = max_frames
-        self.calls: list[list[AttentionCall]] = [[] for _ in self.modules]
-        self._handles: list[RemovableHandle] = []
-
-    def _hook(self, layer: int):
-        def keep(module: SelfAttention, args: tuple, kwargs: dict, output: torch.Tensor) -> None:
-            kept = self.calls[layer]
-            # every layer sees the same passes, so every layer makes the same decision
-            if self.max_frames is not None and sum(c.x.shape[1] for c in kept) >= self.max_frames:
-                return
-            x = args[0] if args else kwargs["x"]
-            mask = args[1] if len(args) > 1 else kwargs["mask"]
-            kept.append(AttentionCall(x.detach(), mask.detach()))
-
-        return keep
-
-    def __enter__(self) -> "AttentionCapture":
-        for i, module in enumerate(self.modules):
-            self._handles.append(module.register_forward_hook(self._hook(i), with_kwargs=True))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-
-
-@torch.inference_mode()
-def attention_weights(attn: SelfAttention, call: AttentionCall) -> torch.Tensor:
-    """The softmax weights ``attn`` used in ``call``: -> (B, H, T', T') float32 on the CPU.
-
-    Row ``[b, h, t]`` is query frame ``t``'s distribution over key frames: it sums to 1
-    and is 0 on keys the mask hides (padding, and the future in chunked attention).
-    """
-    return attn.weights(call.x, call.mask).float().cpu()
+    from asr.inference.trace import Trace
 
 
 @dataclass(frozen=True)
@@ -107,13 +52,11 @@ class AttentionMap:
 def attention_map(
     result, layer: int, head: int | None = None, segment: int = 0, trace: Trace | None = None
 ) -> AttentionMap:
-    """A transcript (with its :class:`~asr.plot.trace.Trace`) -> layer ``layer``'s
+    """A transcript (with its :class:`~asr.inference.trace.Trace`) -> layer ``layer``'s
     weights over segment ``segment``, of head ``head`` or averaged over heads.
 
     ``layer`` counts from 0 (negative from the last); ``trace`` defaults to ``result.trace``.
     """
-    from asr.plot.trace import trace_of
-
     trace = trace_of(result, trace)
     calls = trace.attention
     if not calls or not calls[0]:
@@ -173,7 +116,6 @@ def plot_attention(
     result, out: str | Path, layer: int, head: int | None = None, segment: int = 0, trace: Trace | None = None
 ) -> Path:
     """Write the heat map of :func:`attention_map` to ``out`` (PNG) -> ``out``."""
-    from asr.plot.transcript import new_figure
 
     amap = attention_map(result, layer, head, segment, trace)
     side = min(max(4.0, amap.end - amap.start), 12.0)  # inches: about one per second of audio

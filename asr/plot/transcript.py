@@ -1,7 +1,7 @@
 """One figure for a transcript: waveform with the recognized words laid on the time axis
 at their aligned positions, log-mel features, and the CTC posteriors of the top tokens.
 
-    from asr.plot.trace import record
+    from asr.inference.trace import record
     result, trace = record(load_model("exp/demo/model.pt"), "a.wav")
     plot_transcript(result, "a.png", trace=trace)
 
@@ -19,26 +19,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from asr.alignment import Word
+from asr.decoding.alignment import Word
 from asr.model.ctc_model import BLANK
-from asr.plot import pyplot
+from asr.plot import new_figure, pyplot
 
-if TYPE_CHECKING:
-    from asr.plot.trace import Trace
-
-
-def new_figure(figsize: tuple[float, float]):
-    """A matplotlib ``Figure`` for file output, or :class:`PlotUnavailable`.
-
-    Not made through pyplot: no GUI backend is touched, so saving a picture in a notebook
-    or a GUI session leaves that session's backend as it was.
-    """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        pyplot()  # raises PlotUnavailable with the install hint
-        raise
-    return Figure(figsize=figsize)
+from asr.inference.trace import Trace, trace_of
 
 
 @dataclass(frozen=True)
@@ -74,8 +59,6 @@ def top_tokens(log_probs, k: int, min_prob: float) -> list[int]:
 
 def transcript_view(result, trace: Trace | None = None, top_k: int = 3, min_prob: float = 0.05) -> TranscriptView:
     """A transcript and its trace (default ``result.trace``) -> :class:`TranscriptView`."""
-    from asr.plot.trace import trace_of
-
     trace = trace_of(result, trace)
     duration = min(result.duration, trace.seconds)
     tokens = top_tokens(trace.log_probs, top_k, min_prob)

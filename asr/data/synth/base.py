@@ -1,0 +1,112 @@
+"""The engine interface: a :class:`Style` per utterance, an :class:`Engine` per synthesizer,
+and the registry that loads the engines this machine can run.
+
+An engine only has to turn text into samples at its own rate (:meth:`Engine.speak`);
+:meth:`Engine.synthesize` makes every engine's output alike: 16 kHz mono float32, the
+style's warp and (where the engine has no pitch control of its own) pitch applied, peak
+normalized to 0.9.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+
+PEAK = 0.9  # every utterance is scaled to this peak, so engines are equally loud
+SAMPLE_RATE = 16000
+
+
+class SynthesisError(RuntimeError):
+    """An engine failed on an utterance; the message names the engine, voice and text."""
+
+
+@dataclass(frozen=True)
+class Style:
+    """How one utterance is spoken. 1.0 everywhere is the engine's own default voice."""
+
+    rate: float = 1.0  # speaking-rate factor (2 = twice as fast), through the engine's own rate control
+    pitch: float = 1.0  # pitch factor; the engine's control where it has one, else :func:`voices.warp`
+    warp: float = 1.0  # vocal-tract-length factor: formants x warp (>1 = shorter tract, "smaller" speaker)
+    seed: int = 0  # per-utterance noise seed (Piper's and hibari's sampling noise, Piper's noise scales)
+
+
+class Engine(ABC):
+    """One synthesizer. Subclasses set ``name``, ``licence`` and implement the four methods."""
+
+    name: str = ""
+    licence: str = ""  # the licence of the engine and of the voices it uses, one line
+    native_pitch: bool = False  # True: speak() applies style.pitch itself
+
+    @abstractmethod
+    def voices(self) -> list[str]:
+        """Every voice this engine can speak with here (installed, no download)."""
+
+    def heldout_voices(self) -> list[str]:
+        """Voices kept for dev/test only (a subset of :meth:`voices`); [] = hold out warps instead."""
+        return []
+
+    @abstractmethod
+    def unavailable(self) -> str | None:
+        """Why this engine cannot run here (offline), in one line, or None when it can."""
+
+    @abstractmethod
+    def speak(self, text: str, voice: str, style: Style) -> tuple[np.ndarray, int]:
+        """Text -> ((N,) float samples, sample rate), with style.rate (and pitch if native) applied."""
+
+    def synthesize(self, text: str, voice: str, style: Style = Style()) -> torch.Tensor:
+        """Text -> (N,) float32 at 16 kHz, mono, warped as the style says, peak 0.9."""
+        from asr.audio import to_mono_16k
+        from asr.data.synth.voices import warp
+
+        samples, rate = self.speak(text, voice, style)
+        wave = to_mono_16k(np.asarray(samples, dtype=np.float32), rate)
+        pitch = 1.0 if self.native_pitch else style.pitch
+        if style.warp != 1.0 or pitch != 1.0:
+            wave = warp(wave, SAMPLE_RATE, style.warp, pitch)
+        peak = float(wave.abs().max()) if wave.numel() else 0.0
+        if peak < 1e-4:
+            raise SynthesisError(f"{self.name} made silence for voice {voice!r}: {text!r}")
+        return (wave * (PEAK / peak)).to(torch.float32)
+
+
+def _lazy(module: str, cls: str) -> Callable[[], Engine]:
+    """A factory that imports the engine's module only when called (no heavy imports here)."""
+
+    def make() -> Engine:
+        return getattr(importlib.import_module(f"asr.data.synth.{module}"), cls)()
+
+    make.__name__ = f"make_{cls}"
+    return make
+
+
+ENGINES: dict[str, Callable[[], Engine]] = {
+    "espeak": _lazy("espeak", "EspeakEngine"),
+    "mbrola": _lazy("espeak", "MbrolaEngine"),
+    "pico": _lazy("pico", "PicoEngine"),
+    "piper": _lazy("piper", "PiperEngine"),
+    "hibari": _lazy("hibari", "HibariEngine"),
+}
+
+
+def load_engines(names: Iterable[str], registry: dict[str, Callable[[], Engine]] | None = None) -> dict[str, Engine]:
+    """The named engines that can run here -> {name: engine}; each other one is named on one
+    printed line with the reason. An unknown name is an error."""
+    registry = ENGINES if registry is None else registry
+    engines = {}
+    for name in names:
+        if name not in registry:
+            raise ValueError(f"unknown synthesis engine {name!r}; known: {', '.join(registry)}")
+        engine = registry[name]()
+        reason = engine.unavailable()
+        if reason is None and not engine.voices():
+            reason = "no voices installed"
+        if reason is not None:
+            print(f"synth: skipping engine {name}: {reason}")
+            continue
+        engines[name] = engine
+    return engines

@@ -1,0 +1,93 @@
+"""The synthesized corpus of a ``corpus.kind: synth`` recipe, from text to folders:
+
+1. everyday sentences from the recipe's text sources (:mod:`asr.data.text_sources`),
+   ``train/dev/test_sentences`` in all, shared evenly between the sources;
+2. split disjointly per source, with a held-out pool that no training split ever sees;
+3. known evaluation prompts (Harvard/IEEE, TIMIT, CMU ARCTIC where a package ships them)
+   and every transcript of the recipe's eval sets dropped from the training text;
+4. spoken by the recipe's engines (:mod:`asr.data.synth`) into ``corpus.root/<split>``;
+5. the eval sets built into ``corpus.eval_root/<name>/test`` (:mod:`asr.data.evalsets`):
+   ``unseen`` reads the held-out pool with an engine never used in training, ``real`` is
+   human speech from registry packages.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from pathlib import Path
+
+from asr.config import CorpusConfig
+from asr.text import normalize_text
+
+EVAL_SEED_OFFSET = 7  # the unseen set's draws differ from the corpus's own
+
+
+def _per_source(total: int, names: list[str]) -> int:
+    return max(1, total // max(1, len(names)))
+
+
+def corpus_sentences(config: CorpusConfig, exclude: set[str]) -> dict[str, list]:
+    """-> {"train" | "dev" | "test" | "heldout": [(source, sentence), ...]}; ``exclude``
+    holds normalized sentences that must not be trained on (eval-set transcripts)."""
+    from asr.data.text_sources import drop_eval_prompts, everyday_sentences, split_sentences
+
+    names = list(config.text_sources)
+    each = sum(_per_source(n, names) for n in (config.train_sentences, config.dev_sentences, config.test_sentences,
+                                               config.heldout_sentences))  # fmt: skip
+    by_source = everyday_sentences(names, int(each * 1.2) + 50, config.seed)  # margin for dropped prompts
+    if not by_source:
+        raise RuntimeError(f"none of the text sources {', '.join(config.text_sources)} is installed")
+    names = sorted(by_source)
+    origin = {normalize_text(s): name for name in names for s in by_source[name]}
+    splits = split_sentences(
+        by_source,
+        dev=_per_source(config.dev_sentences, names),
+        test=_per_source(config.test_sentences, names),
+        heldout=_per_source(config.heldout_sentences, names),
+        seed=config.seed,
+    )
+    splits["train"] = drop_eval_prompts(splits["train"], extra=exclude)
+    want = _per_source(config.train_sentences, names)
+    train: list[tuple[str, str]] = []
+    for name in names:  # at most `want` training sentences from each source, a seeded draw
+        mine = [s for s in splits["train"] if origin.get(normalize_text(s)) == name]
+        random.Random(f"{config.seed}:{name}:train").shuffle(mine)
+        train += [(name, s) for s in sorted(mine[:want])]
+    out = {"train": train}
+    for split in ("dev", "test", "heldout"):
+        out[split] = [(origin.get(normalize_text(s), "?"), s) for s in splits[split]]
+    return out
+
+
+def build_eval_sets(config: CorpusConfig, heldout: list[str]) -> dict[str, Path]:
+    """Make each of ``config.eval_sets`` -> {name: test folder}."""
+    from asr.data.evalsets import build_real, build_unseen
+
+    root = Path(config.eval_root)
+    built = {}
+    for name in config.eval_sets:
+        if name == "real":
+            built[name] = build_real(root, root / "packages")
+        elif name == "unseen":
+            built[name] = build_unseen(root, heldout, config.seed + EVAL_SEED_OFFSET, config.unseen_utterances)
+        else:
+            raise ValueError(f"corpus.eval_sets: unknown eval set {name!r} (expected 'unseen' or 'real')")
+    return built
+
+
+def generate_synthetic(config: CorpusConfig) -> dict[str, Path]:
+    """Sentences, corpus splits and eval sets of a ``synth`` recipe -> {test name: folder}
+    for the eval sets (the corpus's own splits are under ``config.root``)."""
+    from asr.data.evalsets import evalset_transcripts
+    from asr.data.synth.corpus import generate_corpus
+
+    built: dict[str, Path] = {}
+    if "real" in config.eval_sets:  # first: its transcripts must stay out of the training text
+        built |= build_eval_sets(replace(config, eval_sets=("real",)), [])
+    exclude = evalset_transcripts(built["real"]) if built else set()
+    sentences = corpus_sentences(config, exclude)
+    generate_corpus(config, {split: sentences[split] for split in ("train", "dev", "test")})
+    others = tuple(name for name in config.eval_sets if name != "real")
+    built |= build_eval_sets(replace(config, eval_sets=others), [s for _, s in sentences["heldout"]])
+    return {name: built[name] for name in config.eval_sets}

@@ -1,0 +1,3 @@
+from asr.data.text_sources.report import main
+
+raise SystemExit(main())

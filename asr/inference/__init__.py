@@ -1,0 +1,14 @@
+"""Inference: loading a self-describing checkpoint (:mod:`asr.inference.checkpoint`), the
+recognizer (:mod:`asr.inference.recognizer`), the streaming front end and chunked encoder
+loop (:mod:`asr.inference.stream`), what a transcription records for pictures
+(:mod:`asr.inference.trace`) and the output writers (:mod:`asr.inference.outputs`).
+
+May import: :mod:`asr.config`, :mod:`asr.text`, :mod:`asr.audio`, :mod:`asr.model`,
+:mod:`asr.decoding`, :mod:`asr.data.batch` (padding). Never Lightning or :mod:`asr.training`;
+:mod:`asr.plot` only lazily, for ``Transcript.show`` / ``.save`` (matplotlib is optional).
+"""
+
+from asr.inference.options import TranscribeOptions
+from asr.inference.recognizer import FileResult, Recognizer, Transcript, load_model
+
+__all__ = ["FileResult", "Recognizer", "TranscribeOptions", "Transcript", "load_model"]

@@ -1,0 +1,308 @@
+"""Inference: a loaded model that turns audio into text with word timings.
+
+    from asr import load_model
+    result = load_model("exp/demo/model.pt").transcribe("a.wav")
+    print(result.text, [(w.text, w.start, w.end) for w in result.words])
+
+Files are read block by block (:mod:`asr.audio.sources`) and transcribed by the
+streaming generator (:func:`asr.inference.stream.transcribe_stream`), so memory stays bounded
+for any length; :meth:`Recognizer.transcribe_batch` decodes many short waveforms in
+padded batches for throughput.
+
+``precision`` (:data:`PRECISIONS`): "32" runs the model in float32; "bf16" runs the
+subsampling, encoder and CTC head under bfloat16 autocast; "int8" quantizes the encoder's
+and head's ``nn.Linear`` layers dynamically to int8 once at load (CPU only; not the
+subsampling's, which streaming calls once per audio block: a scale per call would make
+the text depend on how the audio was cut). Log-mel features and log-probs are float32 at
+every precision. Dynamic int8 scales activations per call, so its results vary slightly
+with the chunk (``chunk_ms``) and with a padded batch's other utterances.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Iterator
+
+import torch
+from torch.nn import functional as F
+
+from asr.decoding.alignment import Word, align_tokens, group_words, snap_to_pauses
+from asr.audio.read import AudioError
+from asr.inference.checkpoint import load_parts
+from asr.config import RecipeConfig
+from asr.data.batch import pad_1d
+from asr.decoding import greedy_decode
+from asr.decoding.beam import prefix_beam_search
+from asr.model import CTCModel
+from asr.inference.stream import Segment, StreamEvent, TranscribeOptions, transcribe_stream
+from asr.audio.sources import audio_info, file_blocks
+from asr.text.tokenizer import Tokenizer
+
+if TYPE_CHECKING:
+    from asr.inference.trace import Trace
+
+__all__ = [
+    "PRECISIONS",
+    "FileResult",
+    "Recognizer",
+    "Transcript",
+    "TranscribeOptions",
+    "collect",
+    "join_segments",
+    "load_model",
+]
+PRECISIONS = ("32", "bf16", "int8")  # float32, bfloat16 autocast, dynamic int8 Linear layers (CPU)
+GROUP_SECONDS = 300.0  # short files read ahead and decoded together (bounds memory: ~20 MB of samples)
+GROUP_FILES = 64
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    duration: float  # seconds of audio
+    words: tuple[Word, ...] = ()  # timed words, in order
+    segments: tuple[Segment, ...] = ()  # the pieces long audio was cut into
+    # what the pictures need (first minute; Recognizer.transcribe only): asr.inference.trace
+    trace: Trace | None = field(default=None, repr=False, compare=False)
+
+    def show(self, **options):
+        """Waveform, words, log-mel and CTC posteriors in a window or notebook (needs matplotlib)."""
+        from asr.plot.transcript import show_transcript
+
+        return show_transcript(self, **options)
+
+    def save(self, path: str | Path, **options) -> Path:
+        """The same figure as a PNG file."""
+        from asr.plot.transcript import plot_transcript
+
+        return plot_transcript(self, path, **options)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    path: Path
+    transcript: Transcript | None  # None when no audio could be read
+    error: str | None = None  # one line naming the file; ``transcript`` then holds the audio before the fault
+
+
+def join_segments(segments: Iterable[Segment], duration: float | None = None) -> Transcript:
+    """Finished segments -> one :class:`Transcript`; ``duration`` defaults to the last segment's end."""
+    segments = tuple(segments)
+    text = " ".join(s.text for s in segments if s.text)
+    words = tuple(w for s in segments for w in s.words)
+    if duration is None:
+        duration = segments[-1].end if segments else 0.0
+    return Transcript(text, duration, words, segments)
+
+
+def collect(events: Iterable[StreamEvent], duration: float | None = None) -> Transcript:
+    """The final events of a stream -> one :class:`Transcript` (partial events are skipped)."""
+    return join_segments((e.segment for e in events if e.final), duration)
+
+
+def quantize_int8(model: CTCModel) -> CTCModel:
+    """A copy of ``model`` whose encoder and head ``nn.Linear`` layers are dynamically
+    quantized to int8 (CPU). Not the front end's: streaming calls it once per audio block,
+    and a scale per call would make the text depend on how the audio was cut into blocks."""
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*deprecated")  # torch.ao.quantization's notices
+        return torch.ao.quantization.quantize_dynamic(
+            model, {"encoder", "head"}, dtype=torch.qint8, mapping={torch.nn.Linear: Int8Linear}
+        )
+
+
+class Recognizer:
+    def __init__(
+        self, recipe: RecipeConfig, tokenizer: Tokenizer, model: CTCModel, device: str = "cpu", precision: str = "32"
+    ):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+        self.recipe = recipe
+        self.tokenizer = tokenizer
+        self.device = torch.device(device)
+        if precision == "int8" and self.device.type != "cpu":
+            raise ValueError(f"precision int8 runs on the CPU only, not on {device}")
+        self.precision = precision
+        self.model = model.to(self.device).eval()
+        if precision == "int8":
+            self.model = quantize_int8(self.model)  # a copy: ``model`` stays float32
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The context every subsampling, encoder and head call runs in: bf16 autocast for precision
+        "bf16", nothing otherwise."""
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @property
+    def sample_rate(self) -> int:
+        return self.recipe.features.sample_rate
+
+    def stream(
+        self, blocks: Iterable[torch.Tensor], options: TranscribeOptions = TranscribeOptions()
+    ) -> Iterator[StreamEvent]:
+        """(N_i,) sample blocks at :attr:`sample_rate` -> partial and final events."""
+        return transcribe_stream(self.model, self.tokenizer, blocks, options, self.autocast)
+
+    def stream_file(self, path: str | Path, options: TranscribeOptions = TranscribeOptions()) -> Iterator[StreamEvent]:
+        """Read ``path`` block by block -> events; :class:`asr.audio.AudioError` on bad input
+        (raised after the events of the audio before the fault)."""
+        return self.stream(file_blocks(path, self.sample_rate), options)
+
+    def transcribe(
+        self, audio: str | Path | torch.Tensor, options: TranscribeOptions = TranscribeOptions(), trace: bool = True
+    ) -> Transcript:
+        """A file (any length, read in blocks) or an (N,) waveform -> :class:`Transcript`.
+
+        With ``trace`` the transcript keeps what its pictures need (``result.show()``,
+        ``result.save(png)``; the first minute, from this same forward pass)."""
+        from asr.inference.trace import Recorder  # imports no matplotlib
+
+        with Recorder(self.model) if trace else contextlib.nullcontext() as recorder:
+            if isinstance(audio, torch.Tensor):
+                result = collect(self.stream([audio], options), audio.numel() / self.sample_rate)
+            else:
+                info = audio_info(audio)
+                result = collect(self.stream_file(audio, options), info.frames / info.samplerate)
+        return replace(result, trace=recorder.trace(self.tokenizer)) if trace else result
+
+    @torch.inference_mode()
+    def transcribe_batch(
+        self,
+        waves: list[torch.Tensor],
+        options: TranscribeOptions = TranscribeOptions(),
+        max_batch_seconds: float = 120.0,
+    ) -> list[Transcript]:
+        """(N_i,) waveforms, each one segment (no longer than ``options.max_segment_s``)
+        -> transcripts, decoded in padded batches of similar length.
+
+        With ``options.chunk_ms`` the batch uses the chunk attention mask, which gives the
+        same result as streaming each waveform chunk by chunk.
+        """
+        shortest = self.model.min_samples()
+        durations = [w.numel() / self.sample_rate for w in waves]
+        waves = [w if w.numel() >= shortest else F.pad(w, (0, shortest - w.numel())) for w in waves]
+        order = sorted(range(len(waves)), key=lambda i: waves[i].numel())
+        chunk = options.chunk_frames(self.model.frame_shift)
+        results: list[Transcript | None] = [None] * len(waves)
+        start = 0
+        while start < len(order):
+            end = start + 1  # grow the batch while its padded size fits
+            while (
+                end < len(order)
+                and waves[order[end]].numel() * (end - start + 1) <= max_batch_seconds * self.sample_rate
+            ):
+                end += 1
+            group = order[start:end]
+            padded, lengths = pad_1d([waves[i] for i in group], torch.float32)
+            log_probs, out_lens, energy = self._log_probs(
+                padded.to(self.device), lengths.to(self.device), chunk, options.left_chunks
+            )
+            for i, lp, n, db in zip(group, log_probs, out_lens.tolist(), energy):
+                results[i] = self._decode_one(lp[:n], db[: 4 * n], durations[i], options)
+            start = end
+        return results
+
+    def _log_probs(self, waves, lengths, chunk: int, left_chunks: int):
+        """(B, N), (B,) -> (B, T', V) log-probs, (B,) frame counts, (B, T) feature-frame
+        loudness in dB, all on the CPU."""
+        model = self.model
+        feats, feat_lens = model.features(waves, lengths)  # (B, T, F)
+        energy = torch.logsumexp(feats, dim=-1) * (10 / math.log(10))  # (B, T) total mel power, dB
+        with self.autocast():
+            x, lens = model.subsampling(model.cmvn(feats), feat_lens)  # (B, T', D)
+            x = model.encoder(x, lens, chunk_frames=chunk, left_chunks=left_chunks)
+            logits = model.head(x)
+        return logits.float().log_softmax(dim=-1).cpu(), lens.cpu(), energy.cpu()
+
+    def _decode_one(self, log_probs: torch.Tensor, energy: torch.Tensor, duration: float, options) -> Transcript:
+        """(T', V) log-probs, (4 T',) feature-frame loudness -> one-segment transcript."""
+        lengths = torch.tensor([log_probs.shape[0]])
+        if options.beam_width > 1:
+            tokens = prefix_beam_search(log_probs[None], lengths, options.beam_width)[0]
+        else:
+            tokens = greedy_decode(log_probs[None], lengths)[0]
+        frame_shift = self.model.frame_shift
+        words = group_words(self.tokenizer, align_tokens(log_probs, tokens), frame_shift)
+        if options.snap_words:
+            cfg = self.recipe.features
+            words = snap_to_pauses(
+                words, energy, cfg.hop_length / cfg.sample_rate, cfg.n_fft / cfg.sample_rate, 0.0, options.silence_db
+            )
+        words = tuple(words)
+        text = self.tokenizer.decode(tokens)
+        segment = Segment(0.0, round(log_probs.shape[0] * frame_shift, 3), text, words)
+        return Transcript(text, duration, words, (segment,))
+
+    def transcribe_files(
+        self,
+        paths: Iterable[str | Path],
+        options: TranscribeOptions = TranscribeOptions(),
+        max_batch_seconds: float = 120.0,
+    ) -> Iterator[FileResult]:
+        """Transcribe files in order -> one :class:`FileResult` each, as soon as it is ready.
+
+        Files no longer than ``options.max_segment_s`` are read (block by block) into
+        groups and decoded in padded batches; longer ones are streamed, so a file of any
+        length takes bounded memory. A file that fails part-way keeps what was read of it.
+        """
+        group: list[tuple[Path, torch.Tensor, str | None]] = []
+        for path in map(Path, paths):
+            try:
+                info = audio_info(path)
+            except AudioError as err:
+                yield from self._flush_group(group, options, max_batch_seconds)
+                yield FileResult(path, None, str(err))
+                continue
+            if info.frames / info.samplerate > options.max_segment_s:
+                yield from self._flush_group(group, options, max_batch_seconds)
+                yield self._stream_one(path, options, info.frames / info.samplerate)
+                continue
+            group.append(self._read_short(path))
+            if len(group) >= GROUP_FILES or sum(w.numel() for _, w, _ in group) > GROUP_SECONDS * self.sample_rate:
+                yield from self._flush_group(group, options, max_batch_seconds)
+        yield from self._flush_group(group, options, max_batch_seconds)
+
+    def _read_short(self, path: Path) -> tuple[Path, torch.Tensor, str | None]:
+        blocks, error = [], None
+        try:
+            for block in file_blocks(path, self.sample_rate):
+                blocks.append(block)
+        except AudioError as err:
+            error = str(err)
+        return path, torch.cat(blocks) if blocks else torch.zeros(0), error
+
+    def _flush_group(self, group: list, options: TranscribeOptions, max_batch_seconds: float) -> Iterator[FileResult]:
+        if not group:
+            return
+        transcripts = iter(self.transcribe_batch([w for _, w, _ in group if w.numel()], options, max_batch_seconds))
+        for path, wave, error in group:
+            yield FileResult(path, next(transcripts) if wave.numel() else None, error)
+        group.clear()
+
+    def _stream_one(self, path: Path, options: TranscribeOptions, duration: float) -> FileResult:
+        segments, error = [], None
+        try:
+            for event in self.stream_file(path, options):
+                if event.final:
+                    segments.append(event.segment)
+        except AudioError as err:
+            error = str(err)
+        return FileResult(path, join_segments(segments, None if error else duration), error)
+
+    def transcribe_waves(self, waves: list[torch.Tensor], max_batch_seconds: float = 120.0) -> list[str]:
+        """(N_i,) 16 kHz waveforms -> texts, full context, greedy, batched by similar length."""
+        return [t.text for t in self.transcribe_batch(waves, TranscribeOptions(), max_batch_seconds)]
+
+
+def load_model(path: str | Path, device: str = "cpu", precision: str = "32") -> Recognizer:
+    """Rebuild a model from a self-describing checkpoint (``model.pt`` or ``*.ckpt``);
+    ``precision`` is one of :data:`PRECISIONS` (see the module docstring)."""
+    recipe, tokenizer, model = load_parts(path)
+    return Recognizer(recipe, tokenizer, model, device, precision)

@@ -1,0 +1,233 @@
+"""Training logic in Lightning: CTC loss in fp32, AdamW, warm-up then cosine decay,
+greedy WER on the validation set, and self-describing checkpoints, written atomically.
+
+Faults during training are reported, not fatal where training can go on: a non-finite
+loss skips its step (``skipped_steps``), an utterance whose audio cannot be read is left
+out of its batch (``skipped_utterances``), both counted, logged and printed on stderr; a
+run of :data:`MAX_BAD_STEPS` non-finite losses stops with :class:`NonFiniteLossError`,
+and running out of memory names the batch (:class:`BatchOutOfMemoryError`).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import lightning as L
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from torchmetrics.text import WordErrorRate
+
+from asr.inference.checkpoint import checkpoint_meta, read_checkpoint
+from asr.config import RecipeConfig
+from asr.data.batch import Batch
+from asr.decoding import greedy_decode
+from asr.model import CTCModel
+from asr.model.ctc_model import ctc_loss
+from asr.text.tokenizer import Tokenizer
+
+MAX_BAD_STEPS = 20  # consecutive non-finite losses before the run stops
+MAX_IDS_SHOWN = 5
+TIME_SYNC_STEPS = 10  # steps between reading the time budget (one broadcast from rank 0)
+
+
+class Schedule:
+    """Linear warm-up, then cosine decay to ``final_lr_ratio``, over whichever ends training
+    first: the step count (``trainer.max_epochs`` / ``max_steps``) or the time budget
+    (``trainer.max_time``). Progress is the larger of the two shares, so on a slow or busy
+    machine the rate still anneals by the end of the budget instead of being cut off high.
+    """
+
+    def __init__(self, cfg, total_steps: int):
+        self.cfg = cfg
+        self.total_steps = total_steps
+        self.time_progress = 0.0  # 0..1, set every few steps from the trainer's Timer
+
+    def progress(self, step: int) -> float:
+        cfg = self.cfg
+        by_steps = (step - cfg.warmup_steps) / max(1, self.total_steps - cfg.warmup_steps)
+        return min(1.0, max(by_steps, self.time_progress, 0.0))
+
+    def factor(self, step: int) -> float:
+        cfg = self.cfg
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        progress = self.progress(step)
+        return cfg.final_lr_ratio + (1 - cfg.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def time_budget_used(trainer) -> float | None:
+    """Share (0..1) of ``trainer.max_time`` spent so far, or None without a time budget."""
+    from lightning.pytorch.callbacks import Timer
+
+    timer = next((cb for cb in trainer.callbacks if isinstance(cb, Timer)), None)
+    if timer is None or timer.time_remaining() is None:
+        return None
+    elapsed, remaining = timer.time_elapsed(), timer.time_remaining()
+    total = elapsed + remaining
+    return min(1.0, elapsed / total) if total > 0 else 1.0
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+class BatchOutOfMemoryError(torch.OutOfMemoryError):
+    """Out of memory on one training batch; the message gives its size and duration."""
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoints written atomically (:func:`asr.audio.atomic.atomic_write`: temporary file,
+    fsync, rename; Lightning's own writer renames from the system temporary folder, a copy
+    when that is another file system) and read only with ``weights_only=True``
+    (:func:`asr.inference.checkpoint.read_checkpoint`), whatever the caller asks for."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        from asr.audio.atomic import atomic_write
+
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
+        return read_checkpoint(path)
+
+
+class ASRModule(L.LightningModule):
+    def __init__(self, recipe: RecipeConfig, tokenizer: Tokenizer, mean: torch.Tensor | None = None, std=None):
+        super().__init__()
+        self.recipe = recipe
+        self.tokenizer = tokenizer
+        self.model = CTCModel(recipe.model, recipe.features, recipe.specaug, tokenizer.vocab_size)
+        if mean is not None:
+            self.model.cmvn.set_stats(mean, std)
+        self.val_wer = WordErrorRate()
+        self.bad_steps = 0  # consecutive non-finite losses
+        self.skipped_steps = 0
+        self.skipped_utterances = 0  # distinct training utterances left out of their batches
+        self._left_out: set[str] = set()  # their ids
+        self._reported: set[str] = set()  # report lines already printed
+        self._batch: Batch | None = None  # the batch in flight, to name it if backward runs out of memory
+        self.schedule: Schedule | None = None  # made by configure_optimizers
+        self.time_progress = 0.0  # share of trainer.max_time used (0 without a time budget)
+        self.validated_at_step: int | None = None
+
+    def training_step(self, batch: Batch, batch_idx: int):
+        self._skip_unusable(batch)
+        if not batch.ids:  # nothing in this batch could be read
+            return None
+        self._batch = batch
+        try:
+            log_probs, lengths = self.model(batch.waves, batch.wave_lengths)
+            loss = ctc_loss(log_probs, lengths, batch.tokens, batch.token_lengths)
+        except torch.OutOfMemoryError as err:
+            raise self._out_of_memory(batch, "forward") from err
+        if not torch.isfinite(loss):
+            self.bad_steps += 1
+            self.skipped_steps += 1
+            self.log("skipped_steps", float(self.skipped_steps))
+            print(
+                f"warning: non-finite loss at step {self.global_step} ({_ids(batch.ids)}); step skipped, "
+                f"{self.skipped_steps} so far",
+                file=sys.stderr,
+            )
+            if self.bad_steps >= MAX_BAD_STEPS:
+                raise NonFiniteLossError(
+                    f"{self.bad_steps} non-finite losses in a row (last at step {self.global_step}); "
+                    f"stopping (lower optim.lr?)"
+                )
+            return None  # Lightning skips the optimizer step
+        self.bad_steps = 0
+        B = batch.waves.shape[0]
+        self.log("train_loss", loss, prog_bar=True, batch_size=B)
+        self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True, batch_size=B)
+        return loss
+
+    def backward(self, loss: torch.Tensor, *args, **kwargs) -> None:
+        try:
+            super().backward(loss, *args, **kwargs)
+        except torch.OutOfMemoryError as err:
+            raise self._out_of_memory(self._batch, "backward") from err
+
+    def _out_of_memory(self, batch: Batch | None, stage: str) -> BatchOutOfMemoryError:
+        if batch is None:
+            return BatchOutOfMemoryError(f"out of memory in {stage}")
+        lengths = batch.wave_lengths.cpu()
+        rate = self.recipe.features.sample_rate
+        padded = batch.waves.shape[0] * batch.waves.shape[1] / rate
+        return BatchOutOfMemoryError(
+            f"out of memory in {stage} on a batch of {len(batch.ids)} utterances, {float(lengths.sum()) / rate:.1f} s "
+            f"of audio ({padded:.1f} s padded, longest {float(lengths.max()) / rate:.1f} s; {_ids(batch.ids)}); "
+            f"lower data.max_batch_seconds (now {self.recipe.data.max_batch_seconds}) or data.max_duration"
+        )
+
+    def _skip_unusable(self, batch: Batch) -> None:
+        """Count and report (once per utterance) what the loader had to leave out."""
+        if not batch.skipped:
+            return
+        for line in batch.skipped:
+            if line not in self._reported:
+                self._reported.add(line)
+                print(f"warning: utterance left out: {line}", file=sys.stderr)
+        if self.trainer is not None and self.trainer.training:
+            self._left_out.update(line.split(":", 1)[0] for line in batch.skipped)
+            self.skipped_utterances = len(self._left_out)
+            self.log("skipped_utterances", float(self.skipped_utterances))
+
+    def on_train_epoch_end(self) -> None:
+        # epoch-level, so the counts reach the logs whatever log_every_n_steps is
+        totals = {"skipped_steps_total": self.skipped_steps, "skipped_utterances_total": self.skipped_utterances}
+        for name, count in totals.items():
+            self.log(name, float(count), reduce_fx="sum", sync_dist=True)  # summed over ranks
+
+    def validation_step(self, batch: Batch, batch_idx: int):
+        self._skip_unusable(batch)
+        if not batch.ids:
+            return
+        log_probs, lengths = self.model(batch.waves, batch.wave_lengths)
+        loss = ctc_loss(log_probs, lengths, batch.tokens, batch.token_lengths)
+        hyps = [self.tokenizer.decode(ids) for ids in greedy_decode(log_probs, lengths)]
+        self.val_wer.update(hyps, list(batch.texts))
+        B = batch.waves.shape[0]
+        self.log("val_loss", loss, prog_bar=True, batch_size=B, sync_dist=True)
+        self.log("val_wer", self.val_wer, prog_bar=True, batch_size=B)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer is not None and not self.trainer.sanity_checking:
+            self.validated_at_step = self.trainer.global_step  # cli.train: are the final weights validated?
+
+    def configure_optimizers(self):
+        cfg = self.recipe.optim
+        decay, no_decay = [], []
+        for name, param in self.model.named_parameters():
+            (no_decay if param.ndim < 2 else decay).append(param)  # no decay on norms and biases
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.lr,
+            betas=cfg.betas,
+        )
+        total = max(int(self.trainer.estimated_stepping_batches), cfg.warmup_steps + 1)
+        self.schedule = Schedule(cfg, total)
+        self.schedule.time_progress = self.time_progress
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.schedule.factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # Every TIME_SYNC_STEPS steps, every rank (all take the same steps) receives rank 0's
+        # share of the time budget used: the learning rate must be the same on every rank.
+        if self.trainer is None or self.global_step % TIME_SYNC_STEPS:
+            return
+        used = time_budget_used(self.trainer)
+        if used is None:
+            return
+        self.time_progress = float(self.trainer.strategy.broadcast(used, src=0))
+        if self.schedule is not None:
+            self.schedule.time_progress = self.time_progress
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["asr"] = checkpoint_meta(self.recipe, self.tokenizer)
+
+
+def _ids(ids: tuple[str, ...]) -> str:
+    shown = ", ".join(ids[:MAX_IDS_SHOWN]) + (" ..." if len(ids) > MAX_IDS_SHOWN else "")
+    return f"ids {shown}"

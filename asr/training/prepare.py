@@ -1,0 +1,136 @@
+"""Data preparation for a recipe: corpus, manifests, tokenizer, feature statistics.
+
+Each product is cached under the recipe's folders and rebuilt only when missing:
+``<corpus.root>/<split>.jsonl`` manifests, ``<exp_dir>/tokenizer.model`` and
+``<exp_dir>/feature_stats.pt``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from asr.audio.read import AudioError, read_audio
+from asr.config import RecipeConfig
+from asr.data.manifest import Entry, read_manifest, scan_librispeech, write_manifest
+from asr.model.features import LogMel
+from asr.audio.atomic import atomic_write
+from asr.text.tokenizer import Tokenizer
+
+
+@dataclass(frozen=True)
+class Prepared:
+    train: list[Entry]
+    dev: list[Entry]
+    test: dict[str, list[Entry]]  # split name -> entries
+    tokenizer: Tokenizer
+    mean: torch.Tensor  # (F,)
+    std: torch.Tensor  # (F,)
+
+
+def split_manifest(root: Path, split: str) -> list[Entry]:
+    """Manifest for ``root/split`` (a LibriSpeech-layout folder), built once."""
+    path = root / f"{split}.jsonl"
+    if not path.exists():
+        entries, problems = scan_librispeech(root / split)
+        for line in problems:
+            print(f"warning: {split}: {line}")
+        write_manifest(path, entries)
+    return read_manifest(path)
+
+
+def mixed_entries(mix: tuple[str, ...], seed: int) -> list[Entry]:
+    """``corpus.mix`` ("folder:weight", ...) -> training entries: each folder's manifest,
+    repeated ``int(weight)`` times plus a seeded share of ``weight % 1`` of it."""
+    entries: list[Entry] = []
+    for item in mix:
+        folder, _, weight_text = item.rpartition(":")
+        try:
+            weight = float(weight_text)
+        except ValueError:
+            folder, weight = item, 1.0
+        if not folder or weight < 0:
+            raise ValueError(f"corpus.mix: {item!r} is not 'folder:weight' with a weight >= 0")
+        path = Path(folder)
+        if not path.is_dir():
+            raise ValueError(f"corpus.mix: {folder}: no such folder")
+        found = split_manifest(path.parent, path.name)
+        whole, part = int(weight), weight - int(weight)
+        share = random.Random(f"{seed}:{folder}").sample(found, round(part * len(found)))
+        entries += found * whole + share
+        print(f"mix: {folder}: {len(found)} utterances x {weight:g} -> {len(found) * whole + len(share)}")
+    return entries
+
+
+def feature_stats(entries: list[Entry], recipe: RecipeConfig, max_utts: int = 1000, seed: int = 0):
+    """Per-bin mean and std of log-mel over (a sample of) training audio -> (F,), (F,)."""
+    sample = random.Random(seed).sample(entries, min(max_utts, len(entries)))
+    logmel = LogMel(recipe.features)
+    total = torch.zeros(recipe.features.n_mels, dtype=torch.float64)
+    total_sq = torch.zeros_like(total)
+    frames = 0
+    with torch.no_grad():
+        for entry in sample:
+            try:
+                wave = read_audio(entry.audio, recipe.features.sample_rate)
+            except AudioError as err:  # gone or broken since the manifest was made
+                print(f"warning: feature statistics: skipped {err}")
+                continue
+            feats, _ = logmel(wave.unsqueeze(0), torch.tensor([wave.numel()]))  # (1, T, F)
+            feats = feats[0].double()
+            total += feats.sum(0)
+            total_sq += (feats**2).sum(0)
+            frames += feats.shape[0]
+    mean = total / frames
+    std = (total_sq / frames - mean**2).clamp(min=1e-10).sqrt()
+    return mean.float(), std.float()
+
+
+def prepare(recipe: RecipeConfig) -> Prepared:
+    corpus = recipe.corpus
+    root = Path(corpus.root)
+    eval_sets: dict[str, Path] = {}
+    if corpus.kind == "espeak":
+        from asr.data.espeak import generate_corpus
+
+        generate_corpus(corpus)
+    elif corpus.kind == "synth":
+        from asr.data.synthetic import generate_synthetic
+
+        eval_sets = generate_synthetic(corpus)
+    elif corpus.kind == "librispeech":
+        from asr.data.librispeech import fetch_corpus
+
+        fetch_corpus(corpus)  # downloads only the subsets not under corpus.root yet
+    else:
+        raise ValueError(f"corpus.kind must be 'espeak', 'synth' or 'librispeech', not {corpus.kind!r}")
+
+    def gather(splits):
+        return [e for split in splits for e in split_manifest(root, split)]
+
+    train = gather(corpus.train_splits) + mixed_entries(corpus.mix, recipe.seed)
+    dev = gather(corpus.dev_splits)
+    test = {split: split_manifest(root, split) for split in corpus.test_splits}
+    for name, folder in eval_sets.items():
+        test[name] = split_manifest(folder.parent, folder.name)
+    exp = recipe.exp_path
+    exp.mkdir(parents=True, exist_ok=True)
+
+    tok_path = exp / "tokenizer.model"
+    if tok_path.exists():
+        tokenizer = Tokenizer(tok_path.read_bytes())
+    else:
+        tokenizer = Tokenizer.train((e.text for e in train), recipe.tokenizer.vocab_size, recipe.tokenizer.kind)
+        atomic_write(tok_path, lambda tmp: tmp.write_bytes(tokenizer.model_proto))
+
+    stats_path = exp / "feature_stats.pt"
+    if stats_path.exists():
+        stats = torch.load(stats_path, weights_only=True)
+    else:
+        mean, std = feature_stats(train, recipe, seed=recipe.seed)
+        stats = {"mean": mean, "std": std}
+        atomic_write(stats_path, lambda tmp: torch.save(stats, tmp))
+    return Prepared(train, dev, test, tokenizer, stats["mean"], stats["std"])
