@@ -90,3 +90,16 @@ def test_unseen_build_is_seeded_and_idempotent(tmp_path, capsys):
         twin = again / entry.audio.split("/test/", 1)[1]
         assert np.array_equal(sf.read(entry.audio)[0], sf.read(twin)[0])
     assert evalset_transcripts(out) == evalset_transcripts(again)
+
+
+def test_fetch_from_the_registry_into_a_relative_cache(tmp_path, monkeypatch):
+    """The main job passes a relative cache (data/packages) while apt-get and dpkg-deb run in
+    other folders: the package must still arrive whole (it did not, once)."""
+    from asr.data.evalsets.fetch import fetch, needed_members
+    from asr.data.evalsets.sources import REAL_SOURCES
+
+    source = next(s for s in REAL_SOURCES if s.package == "alsa-utils")  # the smallest Debian one
+    monkeypatch.chdir(tmp_path)
+    folder, version = fetch(Path("cache"), source)
+    assert version and folder.is_absolute()
+    assert all((folder / member).is_file() for member in needed_members(source))

@@ -37,7 +37,7 @@ def parse_args(argv):
         help="also write checkpoints/last.ckpt every N training steps, so a crash mid-epoch loses less (default: off)",
     )
     parser.add_argument(
-        "--curve", action="store_true", help="also score the first test split at every validation (learning curves)"
+        "--curve", action="store_true", help="also score every test set at every validation (learning curves)"
     )
     parser.add_argument(
         "--keep-best", type=int, default=1, help="best checkpoints to keep (for averaging, asr.cli.average)"
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     clock = WallClock()
     callbacks = [clock, Progress(recipe.name)]
     if args.curve:
-        callbacks.append(TestWER(next(iter(data.test.values())), clock))
+        callbacks.append(TestWER(data.test, clock))
     trainer, checkpoints = build_trainer(recipe, callbacks, args.save_every_steps, args.keep_best)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=args.resume)

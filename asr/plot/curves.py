@@ -59,7 +59,9 @@ def plot_wer_vs_minutes(series: dict, out: Path, title: str = "") -> Path:
     plt = pyplot()
     minutes = dict(series["minutes"])
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, label in (("test_wer", "test (unseen sentences and voices)"), ("val_wer", "dev")):
+    sets = sorted(k for k in series if k.startswith("test_wer_"))
+    lines = [(k, k.removeprefix("test_wer_")) for k in sets] or [("test_wer", "test (unseen sentences and voices)")]
+    for key, label in [*lines, ("val_wer", "dev")]:
         points = [(minutes[s], 100 * v) for s, v in series.get(key, []) if s in minutes]
         if points:
             ax.plot(*zip(*points), marker="o", label=label)

@@ -82,12 +82,14 @@ class Progress(L.Callback):
 
 
 class TestWER(L.Callback):
-    """Greedy WER on a held-out split after each validation (learning curves), logged as
-    ``test_wer``; its wall time is excluded from ``minutes``."""
+    """Greedy WER on held-out test sets after each validation (learning curves), logged as
+    ``test_wer`` for the first set and ``test_wer_<name>`` for each; its wall time is
+    excluded from ``minutes``. Audio is read once, at the first validation."""
 
-    def __init__(self, entries: list[Entry], clock: WallClock):
-        self.entries = entries
+    def __init__(self, sets: dict[str, list[Entry]], clock: WallClock):
+        self.sets = sets
         self.clock = clock
+        self._waves: dict[str, list] = {}
 
     def on_validation_epoch_end(self, trainer, pl_module):
         if trainer.sanity_checking:
@@ -99,7 +101,12 @@ class TestWER(L.Callback):
         started = time.monotonic()
         was_training = pl_module.model.training
         recognizer = Recognizer(pl_module.recipe, pl_module.tokenizer, pl_module.model, str(pl_module.device))
-        hyps = recognizer.transcribe_waves([read_audio(e.audio) for e in self.entries])
+        rate = pl_module.recipe.features.sample_rate
+        for index, (name, entries) in enumerate(self.sets.items()):
+            waves = self._waves.setdefault(name, [read_audio(e.audio, rate) for e in entries])
+            wer = word_errors([e.text for e in entries], recognizer.transcribe_waves(waves)).wer
+            pl_module.log(f"test_wer_{name}", wer)
+            if index == 0:
+                pl_module.log("test_wer", wer)
         pl_module.model.train(was_training)
-        pl_module.log("test_wer", word_errors([e.text for e in self.entries], hyps).wer)
         self.clock.start += time.monotonic() - started

@@ -42,6 +42,7 @@ def needed_members(source: Source) -> set[str]:
 
 def fetch(cache: Path, source: Source) -> tuple[Path, str]:
     """-> (folder the package's files are under, version). Raises :class:`FetchError`."""
+    cache = Path(cache).resolve()  # the tools below run in other folders: a relative cache would miss
     folder = package_dir(cache, source)
     version = fetched_version(cache, source)
     if version is not None:
