@@ -20,36 +20,7 @@ mkdir -p "$WORK"
 
 if [ ! -f "$WORK/60min.flac" ] || [ ! -f "$WORK/1min.flac" ]; then
   echo "building $WORK/1min.flac and $WORK/60min.flac from espeak-ng speech"
-  nice -n 19 "$PY" - "$WORK" <<'PYEOF'
-import random, subprocess, sys, tempfile
-from pathlib import Path
-
-import numpy as np
-import soundfile as sf
-
-from asr.audio.read import to_mono_16k
-from asr.data.sentences import stdlib_sentences
-
-work = Path(sys.argv[1])
-rng = random.Random(0)
-sentences = rng.sample(stdlib_sentences(), 24)
-clips = []
-for text in sentences:
-    with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
-        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", tmp.name, text], check=True)
-        samples, rate = sf.read(tmp.name, dtype="float32")
-    clips.append(to_mono_16k(samples, rate).numpy())
-for name, minutes in (("1min", 1), ("60min", 60)):
-    target, written = minutes * 60 * 16000, 0
-    with sf.SoundFile(str(work / f"{name}.flac.tmp"), "w", 16000, 1, "PCM_16", format="FLAC") as out:
-        while written < target:
-            piece = np.concatenate([clips[rng.randrange(len(clips))], np.zeros(int(16000 * rng.uniform(0.5, 1.2)), np.float32)])
-            piece = piece[: target - written]
-            out.write(piece)
-            written += len(piece)
-    (work / f"{name}.flac.tmp").rename(work / f"{name}.flac")
-    print(f"{name}: {written / 16000 / 60:.1f} min")
-PYEOF
+  nice -n 19 "$PY" -m asr.bench.long_audio "$WORK"
 fi
 
 peak_kb() {  # FILE [options]: peak resident set size of transcribe.py on FILE, in kB

@@ -95,15 +95,17 @@ def archives(tmp_path_factory) -> dict[str, Path]:
     """One tiny .tar.gz per subset, spoken by espeak-ng -> {subset: archive}."""
     if shutil.which("espeak-ng") is None:
         pytest.fail("espeak-ng is not installed: run 'bash scripts/setup.sh' (apt-get install espeak-ng)")
-    from asr.data.espeak import generate_split, plan_split
+    from asr.data.synth import load_engines
+    from asr.data.synth.corpus import generate_split
+    from asr.data.synth.plan import plan_split
 
     src = tmp_path_factory.mktemp("speech")
     out = tmp_path_factory.mktemp("mirror")
-    config = CorpusConfig(root=str(src), workers=2)
-    voices = ["en-us+m1", "en-gb+f2", "en-us+m3"]
+    config = CorpusConfig(root=str(src), workers=2, train_voices=1)
+    engines = load_engines(["espeak"])
     made = {}
     for number, (subset, sentences) in enumerate(SUBSETS.items()):
-        plan = plan_split(sentences, voices, speakers_base=100 * (number + 1), voices_per_sentence=1, seed=number)
+        plan = plan_split("train", sentences, engines, config, seed=number, base=2000 * (number + 1))
         generate_split(config, subset, plan)
         made[subset] = _pack(src, subset, out / f"{subset}.tar.gz")
     return made

@@ -10,7 +10,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr.data.espeak import HELDOUT_VARIANTS, corpus_plan
+from asr.data.synth.espeak import HELDOUT_VARIANTS
+from asr.data.synth.plan import corpus_plan as synth_plan
+from asr.data.synthetic import docstring_sentences
 from asr.data.manifest import read_manifest, scan_librispeech
 
 ROOT = Path(__file__).parents[1]
@@ -59,6 +61,11 @@ def test_corpus_layout_and_splits(tiny_corpus):
         info = sf.info(e.audio)
         assert info.samplerate == 16000 and info.channels == 1 and e.duration > 0.5
         assert e.text == e.text.upper() and e.text
+    from asr.data.synth import load_engines
+
+    def corpus_plan(config):
+        return synth_plan(config, docstring_sentences(config), load_engines(["espeak"]))
+
     plan = corpus_plan(tiny_corpus)
     texts = {split: {u.text for u in utts} for split, utts in plan.items()}
     assert not texts["train"] & texts["test"] and not texts["train"] & texts["dev"]

@@ -1,4 +1,10 @@
-"""The synthesized corpus of a ``corpus.kind: synth`` recipe, from text to folders:
+"""The synthesized corpora, from text to folders.
+
+``corpus.kind: espeak`` (the first corpus, kept for tests and comparisons): the plain
+sentences of the Python docstrings (:mod:`asr.data.sentences`), shuffled by the seed and
+split test / dev / train, spoken by espeak-ng alone (:func:`docstring_sentences`).
+
+``corpus.kind: synth``:
 
 1. everyday sentences from the recipe's text sources (:mod:`asr.data.text_sources`),
    ``train/dev/test_sentences`` in all, shared evenly between the sources;
@@ -31,6 +37,7 @@ def corpus_sentences(config: CorpusConfig, exclude: set[str]) -> dict[str, list]
     """-> {"train" | "dev" | "test" | "heldout": [(source, sentence), ...]}; ``exclude``
     holds normalized sentences that must not be trained on (eval-set transcripts)."""
     from asr.data.text_sources import drop_eval_prompts, everyday_sentences, split_sentences
+    from asr.data.text_sources.prompts import unpack_prompt_packages
 
     names = list(config.text_sources)
     each = sum(_per_source(n, names) for n in (config.train_sentences, config.dev_sentences, config.test_sentences,
@@ -47,6 +54,7 @@ def corpus_sentences(config: CorpusConfig, exclude: set[str]) -> dict[str, list]
         heldout=_per_source(config.heldout_sentences, names),
         seed=config.seed,
     )
+    unpack_prompt_packages()
     splits["train"] = drop_eval_prompts(splits["train"], extra=exclude)
     want = _per_source(config.train_sentences, names)
     train: list[tuple[str, str]] = []
@@ -74,6 +82,26 @@ def build_eval_sets(config: CorpusConfig, heldout: list[str]) -> dict[str, Path]
         else:
             raise ValueError(f"corpus.eval_sets: unknown eval set {name!r} (expected 'unseen' or 'real')")
     return built
+
+
+def docstring_sentences(config: CorpusConfig) -> dict[str, list[str]]:
+    """The espeak corpus's splits: docstring sentences shuffled by the seed -> {split: sentences}."""
+    from asr.data.sentences import stdlib_sentences
+
+    sentences = stdlib_sentences()
+    random.Random(config.seed).shuffle(sentences)
+    need = config.train_sentences + config.dev_sentences + config.test_sentences
+    if need > len(sentences):
+        raise ValueError(f"corpus asks for {need} sentences; the text source has {len(sentences)}")
+    test, dev = config.test_sentences, config.test_sentences + config.dev_sentences
+    return {"train": sentences[dev:need], "dev": sentences[test:dev], "test": sentences[:test]}
+
+
+def generate_espeak(config: CorpusConfig) -> dict[str, Path]:
+    """The ``espeak`` corpus (docstrings read by espeak-ng) -> {split: folder}."""
+    from asr.data.synth.corpus import generate_corpus
+
+    return generate_corpus(replace(config, engines=("espeak",), engine_weights=()), docstring_sentences(config))
 
 
 def generate_synthetic(config: CorpusConfig) -> dict[str, Path]:

@@ -94,9 +94,9 @@ def prepare(recipe: RecipeConfig) -> Prepared:
     root = Path(corpus.root)
     eval_sets: dict[str, Path] = {}
     if corpus.kind == "espeak":
-        from asr.data.espeak import generate_corpus
+        from asr.data.synthetic import generate_espeak
 
-        generate_corpus(corpus)
+        generate_espeak(corpus)
     elif corpus.kind == "synth":
         from asr.data.synthetic import generate_synthetic
 

@@ -13,7 +13,9 @@ Packages may be installed, or unpacked with ``apt-get download PKG && dpkg -x PK
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,8 @@ from asr.data.text_sources.rdata import read_lazyload
 from asr.text import normalize_text
 
 PROMPT_ROOTS = (Path("/"), Path(sys.prefix), Path("data/debian"))
+UNPACK_ROOT = Path("data/debian")
+PROMPT_PACKAGES = ("r-cran-stringr", "sphinxtrain")  # Debian packages holding the Harvard and TIMIT SA1 lists
 PREFIX_WORDS = 6  # a sentence opening with a prompt's first (or ending with its last) 6 words is dropped
 
 
@@ -81,6 +85,28 @@ class EvalPrompts:
                 state = f"{len(found)} prompts" if found else "missing"
                 print(f"eval prompts: {plist.name}: {state} ({plist.package})")
         return cls(frozenset(prompts), counts)
+
+
+def unpack_prompt_packages(root: Path = UNPACK_ROOT, packages: Sequence[str] = PROMPT_PACKAGES) -> None:
+    """``apt-get download`` each package and unpack it under ``root`` (nothing is installed),
+    once: a ``.<package>.unpacked`` stamp marks it done. A package that cannot be had is
+    named in one line and its list stays missing."""
+    root = Path(root).resolve()
+    for package in packages:
+        stamp = root / f".{package}.unpacked"
+        if stamp.exists():
+            continue
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                subprocess.run(["apt-get", "download", "-q", package], cwd=tmp, check=True, capture_output=True,
+                               timeout=300)  # fmt: skip
+                for deb in Path(tmp).glob("*.deb"):
+                    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, capture_output=True, timeout=300)
+            except (OSError, subprocess.SubprocessError) as err:
+                print(f"eval prompts: could not unpack Debian {package} ({type(err).__name__}); its list is missing")
+                continue
+        stamp.touch()
 
 
 def _keys(normalized: str) -> list[tuple]:
