@@ -14,9 +14,9 @@ bash scripts/setup.sh
 .venv/bin/python -m asr.cli.prepare --config recipes/demo/demo.yaml "$@"
 left=$(( BUDGET_MIN * 60 - ($(date +%s) - start) - RESERVE_S ))
 [ "$left" -lt 120 ] && left=120
+budget=$(printf '00:%02d:%02d:%02d' $(( left / 3600 )) $(( left / 60 % 60 )) $(( left % 60 )))  # DD:HH:MM:SS
 echo "== training for at most $(( left / 60 )) min $(( left % 60 )) s (what is left of ${BUDGET_MIN} min)"
-.venv/bin/python train.py --config recipes/demo/demo.yaml \
-  trainer.max_time="00:00:$(( left / 60 )):$(( left % 60 ))" "$@"
+.venv/bin/python train.py --config recipes/demo/demo.yaml trainer.max_time="$budget" "$@"
 echo "== transcribing the test sets (sentences and voices unseen in training)"
 for split in test unseen real; do
   .venv/bin/python transcribe.py --model exp/demo/model.pt --ref "exp/demo/$split.ref" \

