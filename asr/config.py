@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
+
+
+_MAX_TIME = re.compile(r"\d{2}:\d{2}:\d{2}:\d{2}")  # lightning's Timer format, checked before any data is made
 
 
 class ConfigError(ValueError):
@@ -255,6 +259,9 @@ def _check_trainer_args(values: Any) -> dict[str, Any]:
     for key in values:
         if key not in allowed:
             raise ConfigError(f"unknown config key 'trainer.{key}' (not a lightning.Trainer argument)")
+    max_time = values.get("max_time")
+    if isinstance(max_time, str) and not _MAX_TIME.fullmatch(max_time):
+        raise ConfigError(f"config key 'trainer.max_time' expects DD:HH:MM:SS (two digits each), got {max_time!r}")
     return dict(values)
 
 

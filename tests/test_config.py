@@ -49,3 +49,11 @@ def test_train_cli_reports_bad_key(capsys):
     assert main(["--config", str(DEMO), "optim.learning_rate=1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: unknown config key 'optim.learning_rate'"
+
+
+def test_time_budget_format_is_checked_before_any_work():
+    """Lightning's Timer wants DD:HH:MM:SS with two digits each; found out only when the
+    Trainer is built, after data preparation, unless the recipe is checked first."""
+    assert load_recipe(DEMO, ["trainer.max_time=00:00:15:04"]).trainer["max_time"] == "00:00:15:04"
+    with pytest.raises(ConfigError, match="trainer.max_time"):
+        load_recipe(DEMO, ["trainer.max_time=00:00:15:4"])

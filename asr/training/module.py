@@ -29,13 +29,16 @@ from asr.text.tokenizer import Tokenizer
 MAX_BAD_STEPS = 20  # consecutive non-finite losses before the run stops
 MAX_IDS_SHOWN = 5
 TIME_SYNC_STEPS = 10  # steps between reading the time budget (one broadcast from rank 0)
+WARMUP_TIME_SHARE = 0.1  # warm-up ends by 10% of the time budget, however few steps that was
 
 
 class Schedule:
     """Linear warm-up, then cosine decay to ``final_lr_ratio``, over whichever ends training
     first: the step count (``trainer.max_epochs`` / ``max_steps``) or the time budget
     (``trainer.max_time``). Progress is the larger of the two shares, so on a slow or busy
-    machine the rate still anneals by the end of the budget instead of being cut off high.
+    machine the rate still anneals by the end of the budget instead of being cut off high;
+    warm-up likewise ends by :data:`WARMUP_TIME_SHARE` of the budget (a run that managed 150
+    steps in its whole budget once ended still warming up towards step 400).
     """
 
     def __init__(self, cfg, total_steps: int):
@@ -43,15 +46,22 @@ class Schedule:
         self.total_steps = total_steps
         self.time_progress = 0.0  # 0..1, set every few steps from the trainer's Timer
 
+    def warmup(self, step: int) -> float:
+        """0..1: how far warm-up has come, by steps or, on a slow machine, by time (warm-up
+        takes at most WARMUP_TIME_SHARE of the time budget)."""
+        return min(1.0, max((step + 1) / self.cfg.warmup_steps, self.time_progress / WARMUP_TIME_SHARE))
+
     def progress(self, step: int) -> float:
         cfg = self.cfg
         by_steps = (step - cfg.warmup_steps) / max(1, self.total_steps - cfg.warmup_steps)
-        return min(1.0, max(by_steps, self.time_progress, 0.0))
+        by_time = (self.time_progress - WARMUP_TIME_SHARE) / (1 - WARMUP_TIME_SHARE)
+        return min(1.0, max(by_steps, by_time, 0.0))
 
     def factor(self, step: int) -> float:
         cfg = self.cfg
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
+        warm = self.warmup(step)
+        if warm < 1.0:
+            return warm
         progress = self.progress(step)
         return cfg.final_lr_ratio + (1 - cfg.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
