@@ -241,3 +241,10 @@ def test_bench_command_runs_the_sections_in_order(tmp_path, monkeypatch):
         ("960h", "bf16", None, 100),
     ]  # fmt: skip
     assert len(table_rows((tmp_path / "bench.md").read_text(), "Training throughput")) == 4
+
+
+def test_thread_benchmark_times_a_real_training_step():
+    from asr.bench.threads import SETTINGS, seconds_per_step
+
+    assert 0.01 < seconds_per_step(1) < 60
+    assert set(SETTINGS) == {"default", "passive", "one thread"}

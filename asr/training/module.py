@@ -29,7 +29,7 @@ from asr.text.tokenizer import Tokenizer
 MAX_BAD_STEPS = 20  # consecutive non-finite losses before the run stops
 MAX_IDS_SHOWN = 5
 TIME_SYNC_STEPS = 10  # steps between reading the time budget (one broadcast from rank 0)
-WARMUP_TIME_SHARE = 0.1  # warm-up ends by 10% of the time budget, however few steps that was
+WARMUP_TIME_SHARE = 0.25  # warm-up ends by a quarter of the time budget, however few steps that was
 
 
 class Schedule:
