@@ -93,8 +93,7 @@ def final_checkpoint(trainer, module, datamodule, checkpoints) -> str:
     and they validate at least as well. Every rank calls this (validation is collective)."""
     best = checkpoints.best_model_path or checkpoints.last_model_path
     best_wer = float(checkpoints.best_model_score) if checkpoints.best_model_score is not None else float("inf")
-    validated_at = getattr(module, "validated_at_step", None)
-    if trainer.global_step == validated_at or trainer.global_step == 0:
+    if trainer.global_step in (module.validated_at_step, 0):
         print(f"best checkpoint {best} (val_wer {best_wer:.4f})")
         return best
     final_wer = float(trainer.validate(module, datamodule=datamodule, verbose=False)[0]["val_wer"])

@@ -25,8 +25,6 @@ def ctc_frames_needed(tokens: list[int]) -> int:
 
 def filter_entries(entries: list[Entry], recipe: RecipeConfig, tokenizer: Tokenizer) -> tuple[list[Entry], list[str]]:
     """Drop utterances that cannot train -> (kept, one report line per reason)."""
-    import torch
-
     logmel = LogMel(recipe.features)
     reasons: dict[str, list[str]] = {}
     kept = []

@@ -68,19 +68,20 @@ def corpus_sentences(config: CorpusConfig, exclude: set[str]) -> dict[str, list]
     return out
 
 
-def build_eval_sets(config: CorpusConfig, heldout: list[str]) -> dict[str, Path]:
-    """Make each of ``config.eval_sets`` -> {name: test folder}."""
+EVAL_SETS = ("unseen", "real")
+
+
+def build_eval_sets(config: CorpusConfig, names: tuple[str, ...], heldout: list[str]) -> dict[str, Path]:
+    """Make each eval set of ``names`` -> {name: test folder}."""
     from asr.data.evalsets import build_real, build_unseen
 
     root = Path(config.eval_root)
     built = {}
-    for name in config.eval_sets:
+    for name in names:
         if name == "real":
             built[name] = build_real(root, root / "packages")
-        elif name == "unseen":
-            built[name] = build_unseen(root, heldout, config.seed + EVAL_SEED_OFFSET, config.unseen_utterances)
         else:
-            raise ValueError(f"corpus.eval_sets: unknown eval set {name!r} (expected 'unseen' or 'real')")
+            built[name] = build_unseen(root, heldout, config.seed + EVAL_SEED_OFFSET, config.unseen_utterances)
     return built
 
 
@@ -110,12 +111,14 @@ def generate_synthetic(config: CorpusConfig) -> dict[str, Path]:
     from asr.data.evalsets import evalset_transcripts
     from asr.data.synth.corpus import generate_corpus
 
-    built: dict[str, Path] = {}
-    if "real" in config.eval_sets:  # first: its transcripts must stay out of the training text
-        built |= build_eval_sets(replace(config, eval_sets=("real",)), [])
-    exclude = evalset_transcripts(built["real"]) if built else set()
+    unknown = [name for name in config.eval_sets if name not in EVAL_SETS]
+    if unknown:  # before hours of synthesis, not after
+        raise ValueError(f"corpus.eval_sets: unknown eval set {unknown[0]!r} (expected one of {', '.join(EVAL_SETS)})")
+    real = tuple(name for name in config.eval_sets if name == "real")
+    built = build_eval_sets(config, real, [])  # first: its transcripts must stay out of the training text
+    exclude = evalset_transcripts(built["real"]) if real else set()
     sentences = corpus_sentences(config, exclude)
     generate_corpus(config, {split: sentences[split] for split in ("train", "dev", "test")})
     others = tuple(name for name in config.eval_sets if name != "real")
-    built |= build_eval_sets(replace(config, eval_sets=others), [s for _, s in sentences["heldout"]])
+    built |= build_eval_sets(config, others, [s for _, s in sentences["heldout"]])
     return {name: built[name] for name in config.eval_sets}

@@ -103,7 +103,9 @@ class TestWER(L.Callback):
         recognizer = Recognizer(pl_module.recipe, pl_module.tokenizer, pl_module.model, str(pl_module.device))
         rate = pl_module.recipe.features.sample_rate
         for index, (name, entries) in enumerate(self.sets.items()):
-            waves = self._waves.setdefault(name, [read_audio(e.audio, rate) for e in entries])
+            if name not in self._waves:
+                self._waves[name] = [read_audio(e.audio, rate) for e in entries]
+            waves = self._waves[name]
             wer = word_errors([e.text for e in entries], recognizer.transcribe_waves(waves)).wer
             pl_module.log(f"test_wer_{name}", wer)
             if index == 0:
