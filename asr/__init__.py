@@ -14,4 +14,13 @@ def load_model(path, device: str = "cpu", precision: str = "32"):
     return _load(path, device, precision)
 
 
-__all__ = ["load_model", "__version__"]
+def __getattr__(name: str):
+    """``asr.DecodingOptions`` / ``asr.TranscribeOptions``, imported on first use."""
+    if name in ("DecodingOptions", "TranscribeOptions"):
+        from asr.inference import options
+
+        return getattr(options, name)
+    raise AttributeError(f"module 'asr' has no attribute {name!r}")
+
+
+__all__ = ["DecodingOptions", "TranscribeOptions", "load_model", "__version__"]

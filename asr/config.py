@@ -144,24 +144,59 @@ class TokenizerConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Convolutional subsampling (4x) + pre-norm transformer encoder + linear CTC head."""
+    """Convolutional subsampling (4x or 8x) + pre-norm transformer encoder + linear CTC head.
+
+    Every option's default is the original model, so checkpoints made before an option
+    existed (their stored config lacks its key) rebuild exactly as they were trained.
+    """
 
     d_model: int = 192
     n_heads: int = 4
     n_layers: int = 6
     ff_dim: int = 768
     dropout: float = 0.1
+    subsampling: str = "conv4"  # "conv4": two 3x3 stride-2 convs (40 ms frames); "dw8": FastConformer-style 8x (80 ms)
     subsampling_channels: int = 64
-    # Causal depthwise convolution module in every layer (Conformer-style, 0 = off). It
-    # gives attention a local bias that speeds up learning on small data; causal, so
-    # chunked streaming stays exact with a cache of the last conv_kernel - 1 frames.
+    pos_enc: str = "abs"  # "abs": sinusoids added to the input (10,000 frames at most); "rope": rotary, in attention
+    macaron: bool = False  # two half-step feed-forwards around attention and convolution (Conformer)
+    # Convolution module in every layer (Conformer-style, 0 = off). It gives attention a
+    # local bias that speeds up learning on small data. Causal: frame t sees t - conv_kernel
+    # + 1 .. t, and chunked streaming stays exact with a cache of conv_kernel - 1 frames.
+    # Non-causal (odd kernel): centred on t; within attention chunks it sees no frame past
+    # its chunk's end, so streaming stays exact with a cache of (conv_kernel - 1) / 2 frames.
     conv_kernel: int = 0
+    conv_causal: bool = True
     # Dynamic chunk training (one model for full-context and streaming use): with this
     # probability a training batch limits attention to random chunks of 1..max_chunk_frames
-    # output frames (40 ms each) seeing 0..max_left_chunks chunks of left context.
+    # output frames (40 ms each at 4x subsampling) seeing 0..max_left_chunks chunks of left context.
     chunk_train_prob: float = 0.0
     max_chunk_frames: int = 25
     max_left_chunks: int = 8
+    # Training losses besides CTC on the last layer (asr.training.losses). InterCTC: CTC of
+    # these layers' outputs (1-based) through the shared final norm and head, weighted
+    # (1 - w) * CTC + w * mean(InterCTC). CR-CTC: two SpecAugment views of each batch, CTC on
+    # both, plus this weight times the symmetric KL between their frame posteriors (each
+    # against the other's detached posteriors).
+    inter_ctc_layers: tuple[int, ...] = ()
+    inter_ctc_weight: float = 0.0
+    cr_ctc_weight: float = 0.0
+
+    def __post_init__(self):
+        for key, allowed in {"subsampling": ("conv4", "dw8"), "pos_enc": ("abs", "rope")}.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"config key 'model.{key}' expects {'|'.join(allowed)}, got {getattr(self, key)!r}")
+        problems = {
+            "pos_enc": (self.pos_enc == "rope" and self.d_model // self.n_heads % 2, "rope needs an even head size"),
+            "conv_kernel": (not self.conv_causal and self.conv_kernel > 0 and self.conv_kernel % 2 == 0,
+                            "must be odd when conv_causal is false"),
+            "inter_ctc_layers": (any(not 0 < n < self.n_layers for n in self.inter_ctc_layers),
+                                 f"layers 1..{self.n_layers - 1} expected"),
+            "inter_ctc_weight": (not 0.0 <= self.inter_ctc_weight < 1.0, "in [0, 1) expected"),
+            "cr_ctc_weight": (self.cr_ctc_weight < 0.0, "must be >= 0"),
+        }
+        for key, (bad, why) in problems.items():
+            if bad:
+                raise ConfigError(f"config key 'model.{key}': {why}, got {getattr(self, key)!r}")
 
 
 @dataclass(frozen=True)
@@ -283,7 +318,11 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
         if "=" not in item:
             raise ConfigError(f"override '{item}' is not of the form key=value")
         key, raw = item.split("=", 1)
-        _set_path(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            raise ConfigError(f"override '{item}': value is not valid YAML") from None
+        _set_path(tree, key.strip(), value)
     return tree
 
 
@@ -321,11 +360,13 @@ def load_recipe(path: str | Path | None, overrides: Sequence[str] = ()) -> Recip
     values: dict[str, Any] = {}
     if path is not None:
         try:
-            loaded = yaml.safe_load(Path(path).read_text())
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except OSError as err:
             raise ConfigError(f"cannot read recipe {path}: {err.strerror}") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"recipe {path} is not UTF-8 text (byte {err.object[err.start]:#04x} at {err.start})") from None
         except yaml.YAMLError as err:
-            raise ConfigError(f"recipe {path} is not valid YAML: {err}") from None
+            raise ConfigError(f"recipe {path} is not valid YAML: {' '.join(str(err).split())}") from None
         values = loaded or {}
         if not isinstance(values, dict):
             raise ConfigError(f"recipe {path} must be a mapping of sections")

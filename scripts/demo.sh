@@ -1,26 +1,37 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: install, make the synthesized corpus and the test
-# sets, train the demo recipe in what is left of a 30-minute budget, then transcribe the
-# three test sets and print one WER line each.
+# The main job on the embedded default: install, make the synthesized corpus, the test sets
+# and a word 3-gram LM of the training text, train the demo recipe in what is left of a
+# 30-minute budget, tune the LM weights on dev, then transcribe the three test sets and print
+# their WER, greedy and with beam search + LM.
 # Extra arguments are recipe overrides, e.g.: bash scripts/demo.sh trainer.max_epochs=2
-# BUDGET_MIN (default 30) is the whole job's budget; RESERVE_S (default 180) is kept for
-# the final validation, export and transcription after training.
+# BUDGET_MIN (default 30) is the whole job's budget; RESERVE_S (default 270) is kept for
+# the final validation, export, LM tuning and transcription after training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 BUDGET_MIN=${BUDGET_MIN:-30}
-RESERVE_S=${RESERVE_S:-180}
+RESERVE_S=${RESERVE_S:-270}
+RECIPE=recipes/demo/demo.yaml
+sets=(); for override in "$@"; do sets+=(--set "$override"); done
 bash scripts/setup.sh
-.venv/bin/python -m asr.cli.prepare --config recipes/demo/demo.yaml "$@"
+.venv/bin/python -m asr.cli.prepare --config "$RECIPE" "$@"
+echo "== word 3-gram LM of the training text (no dev or test sentence in it)"
+.venv/bin/python -m asr.cli.lm --recipe "$RECIPE" "${sets[@]}" --out exp/demo/lm/words3
 left=$(( BUDGET_MIN * 60 - ($(date +%s) - start) - RESERVE_S ))
 [ "$left" -lt 120 ] && left=120
 budget=$(printf '00:%02d:%02d:%02d' $(( left / 3600 )) $(( left / 60 % 60 )) $(( left % 60 )))  # DD:HH:MM:SS
 echo "== training for at most $(( left / 60 )) min $(( left % 60 )) s (what is left of ${BUDGET_MIN} min)"
-.venv/bin/python train.py --config recipes/demo/demo.yaml trainer.max_time="$budget" "$@"
+.venv/bin/python train.py --config "$RECIPE" trainer.max_time="$budget" "$@"
+echo "== LM weight and word score, tuned on dev (beam 8): exp/demo/decoding.json"
+.venv/bin/python -m asr.cli.tune_decoding --model exp/demo/model.pt --manifest data/synth/dev.jsonl \
+  --lm exp/demo/lm/words3.arpa --lm-weights 0.5 0.7 1.0 --word-scores 0 0.5 1 | tail -n 1
 echo "== transcribing the test sets (sentences and voices unseen in training)"
 for split in test unseen real; do
   .venv/bin/python transcribe.py --model exp/demo/model.pt --ref "exp/demo/$split.ref" \
     --report "exp/demo/${split}_wer.json" @"exp/demo/$split.list" > "exp/demo/$split.hyp"
-  printf '%-7s %s\n' "$split" "$(tail -n 1 "exp/demo/$split.hyp")"
+  .venv/bin/python transcribe.py --model exp/demo/model.pt --beam 32 --ref "exp/demo/$split.ref" \
+    --report "exp/demo/${split}_lm_wer.json" @"exp/demo/$split.list" > "exp/demo/$split.lm.hyp"
+  printf '%-7s greedy        %s\n' "$split" "$(tail -n 1 "exp/demo/$split.hyp")"
+  printf '%-7s beam 32 + LM  %s\n' "$split" "$(tail -n 1 "exp/demo/$split.lm.hyp")"
 done
 echo "demo finished in $(( ($(date +%s) - start) / 60 )) min; model: exp/demo/model.pt"

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs everything the project needs, once: the speech and text packages from apt
-# (espeak-ng, flite, wordnet-base, sword-text-web) and a virtual environment in .venv with the
-# pinned packages, the corpus extras included (synthesizers, text sources, rooms: their
-# licences in recipes/demo/README.md). Safe to run again; it skips what is already there.
+# (espeak-ng, flite, wordnet-base, sword-text-web; irstlm, the n-gram LM estimator) and a
+# virtual environment in .venv with the pinned packages, the corpus extras included
+# (synthesizers, text sources, rooms: their licences in recipes/demo/README.md), the beam
+# decoder (flashlight-text), ONNX export and the streaming server. Safe to run again; it
+# skips what is already there.
 # Usage: bash scripts/setup.sh [dev]   ("dev" adds pytest, hypothesis, matplotlib and pocketsphinx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES="espeak-ng flite wordnet-base sword-text-web"  # command or data each corpus source needs
+APT_PACKAGES="espeak-ng flite wordnet-base sword-text-web irstlm"  # corpus sources; the LM estimator
 missing=""
 for pkg in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"
@@ -27,7 +29,8 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PY --version)"
   "$PY" -m venv .venv
 fi
-REQS="requirements.txt requirements-synth.txt requirements-text.txt requirements-augment.txt"
+REQS="requirements.txt requirements-synth.txt requirements-text.txt requirements-augment.txt requirements-lm.txt
+  requirements-onnx.txt requirements-serve.txt"
 stamp=".venv/.installed-$(cat $REQS requirements-dev.txt pyproject.toml | sha256sum | cut -c1-16)-${1:-main}"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing pinned packages into .venv (torch is large: a few minutes)"

@@ -104,6 +104,43 @@ def test_checkpoint_that_would_run_code_is_refused_everywhere(tmp_path, capsys):
     assert "loading it would call getattr, which could run code" in messages[0]  # torch's zip format says what
 
 
+def _with_config(tiny_model: Path, path: Path, **model) -> Path:
+    data = read_checkpoint(tiny_model)
+    data["config"]["model"].update(model)
+    torch.save(data, path)
+    return path
+
+
+def test_weights_that_do_not_fit_the_config_name_the_file_and_first_tensor(tiny_model, tmp_path):
+    from asr.inference.checkpoint import load_parts
+
+    wider = _with_config(tiny_model, tmp_path / "wider.pt", ff_dim=64)
+    with pytest.raises(CheckpointError) as err:
+        load_parts(wider)
+    assert str(err.value) == (f"{wider}: weights do not match the config: 'encoder.layers.0.ff.0.weight' is "
+                              "(32, 16) in the file, (64, 16) in the model its config describes")  # fmt: skip
+    deeper = _with_config(tiny_model, tmp_path / "deeper.pt", n_layers=2)
+    with pytest.raises(CheckpointError, match=r"deeper.pt: weights do not match the config: 'encoder\.layers\.1\."):
+        load_parts(deeper)
+
+
+def test_a_config_asking_for_a_huge_model_is_refused_before_anything_is_allocated(tiny_model, tmp_path):
+    """100 billion weights (400 GB) would be killed for memory if they were allocated; a
+    model just under the encoder bound is described on the meta device, counted and refused."""
+    from asr.inference.checkpoint import MAX_PARAMETERS, load_parts
+
+    huge = _with_config(tiny_model, tmp_path / "huge.pt", d_model=8192, ff_dim=32768, n_layers=100)
+    with pytest.raises(CheckpointError, match=r"huge.pt: its config describes no model that can be built \(over "):
+        load_parts(huge)
+    described = _with_config(tiny_model, tmp_path / "described.pt", d_model=4096, n_heads=8, ff_dim=8192, n_layers=11,
+                             subsampling_channels=8192)  # 1.5 G in the encoder (under the bound), 1.3 G in convolutions
+    start = time.monotonic()
+    with pytest.raises(CheckpointError) as err:
+        load_parts(described)
+    assert f"parameters, over the limit of {MAX_PARAMETERS:,}; refused before building it" in str(err.value)
+    assert time.monotonic() - start < 20  # no 2 GB of weights initialized
+
+
 def test_corrupt_checkpoints_are_one_line_naming_the_file(tiny_model, tmp_path, capsys):
     from asr.cli.transcribe import main as transcribe
 
@@ -471,7 +508,10 @@ def test_non_finite_losses_skip_their_steps_and_are_counted(faulty_run):
     warned = [line for line in err.splitlines() if line.startswith("warning: non-finite loss at step")]
     assert len(warned) == 2 and warned[1].endswith("step skipped, 2 so far")
     metrics = last_metrics(exp)
-    assert metrics["skipped_steps_total"] == 2 and np.isfinite(metrics["val_loss"])
+    # 2 non-finite losses, plus the missing file's batch (3 s batches hold one utterance each)
+    # in each of the 2 epochs: nothing left to train on, so that step is skipped too
+    assert metrics["skipped_steps_total"] == 4 and metrics["skipped_batches_total"] == 4
+    assert np.isfinite(metrics["val_loss"])
 
 
 def test_repeated_non_finite_losses_stop_the_run_with_a_clear_message(faulty_run, monkeypatch, capsys):

@@ -13,6 +13,12 @@ Sections (each case runs in a process of its own, so its peak memory is its own)
   padding     padded fraction of frames, duration-bucketed batches against random ones
   layers      one encoder layer of ours against torch.nn.TransformerEncoderLayer and a
               torchaudio Conformer block of the same size, forward + backward
+  decoding    greedy, beam 8 / 32 without and with the model's LM (decoding.json): WER and
+              decoding RTF (python -m asr.bench.decoding)
+  peers       ours (torch and ONNX) beside Whisper tiny.en and PocketSphinx on the same files
+              (python -m asr.bench.peers; needs requirements-peers.txt)
+  loader      the training loader's audio-seconds per second per core against the 960 h
+              model's appetite (python -m asr.bench.loader)
 
 Figures go to ``OUT/bench.json`` and ``OUT/bench.md`` (the tables of BENCHMARKS.md), the
 plot to ``OUT/rtf_vs_length.png``.
@@ -28,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-SECTIONS = ("machine", "transcribe", "length", "train", "padding", "layers")
+SECTIONS = ("machine", "transcribe", "length", "train", "padding", "layers", "decoding", "peers", "loader")
 REPO = Path(__file__).resolve().parents[2]
 DEMO = str(REPO / "recipes/demo/demo.yaml")
 BIG = str(REPO / "recipes/librispeech/train_960h.yaml")
@@ -45,7 +51,7 @@ def parse_args(argv):
     p.add_argument("--list", type=Path, default=Path("exp/demo/test.list"), help="audio files, one per line")
     p.add_argument("--ref", type=Path, default=Path("exp/demo/test.ref"), help="their transcripts (Kaldi text)")
     p.add_argument("--limit", type=int, help="only the first N files of --list")
-    p.add_argument("--manifest", default="data/espeak/train.jsonl", help="training manifest for the padding figures")
+    p.add_argument("--manifest", default="data/synth/train.jsonl", help="training manifest (padding, loader)")
     p.add_argument("--lengths", default="10,60,300", help="audio lengths (s) of the length section")
     p.add_argument("--steps", type=int, default=2, help="timed training steps per case")
     p.add_argument("--compile", action="store_true", help="also time our layer under torch.compile")
@@ -151,6 +157,34 @@ def layer_rows(args, base: dict, paths: list[Path]) -> list[dict]:
     return rows
 
 
+def module_output(module: str, arguments: list[str]) -> dict:
+    """Run ``python -m asr.bench.<module>`` -> {"output": what it printed} (or an ``error``)."""
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", f"asr.bench.{module}", *arguments], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})  # fmt: skip
+    print(f"  [{time.perf_counter() - started:5.1f} s] {module}", file=sys.stderr, flush=True)
+    if proc.returncode != 0:
+        lines = (proc.stderr.strip() or f"exit status {proc.returncode}").splitlines()
+        return {"error": lines[-1], "output": proc.stdout}
+    return {"output": proc.stdout}
+
+
+def decoding_rows(args, base: dict, paths: list[Path]) -> dict:
+    extra = ["--limit", str(args.limit)] if args.limit else []
+    return module_output("decoding", ["--model", args.model, "--list", str(args.list), "--ref", str(args.ref),
+                                      "--threads", str(args.threads), *extra])  # fmt: skip
+
+
+def peer_rows(args, base: dict, paths: list[Path]) -> dict:
+    extra = ["--limit", str(args.limit)] if args.limit else []
+    return module_output("peers", ["--model", args.model, "--set", f"test:{args.list}:{args.ref}",
+                                   "--threads", str(args.threads), "--out", str(args.out), *extra])  # fmt: skip
+
+
+def loader_rows(args, base: dict, paths: list[Path]) -> dict:
+    return module_output("loader", ["--recipe", BIG, "--manifest", args.manifest, "--device", args.device])
+
+
 # section -> its figures, in the order they are run and reported
 SECTION_FIGURES = {
     "machine": machine_figures,
@@ -159,6 +193,9 @@ SECTION_FIGURES = {
     "train": train_rows,
     "padding": padding_rows,
     "layers": layer_rows,
+    "decoding": decoding_rows,
+    "peers": peer_rows,
+    "loader": loader_rows,
 }
 
 
@@ -176,7 +213,7 @@ def main(argv=None) -> int:
         print(f"error: unknown section {unknown[0]!r} (choose from {', '.join(SECTIONS)})", file=sys.stderr)
         return 2
     paths = []
-    if {"transcribe", "length"} & set(sections):
+    if {"transcribe", "length", "decoding", "peers"} & set(sections):
         try:
             paths = read_list(args)
         except OSError as err:

@@ -3,7 +3,8 @@
 ``torch.nn.TransformerEncoderLayer`` (pre-norm, GELU, batch first) and one block of
 ``torchaudio.models.Conformer`` (two half feed-forwards, a convolution module: more
 parameters by design) get the same width, heads, feed-forward size and dropout as ours,
-and the same padded batch; each is timed forward + backward in training mode.
+and the same padded batch; each is timed forward + backward in training mode. Ours is
+built from the recipe's ``model`` section, so each block option can be timed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 
 from asr.config import ModelConfig
-from asr.model.encoder import EncoderLayer, TransformerEncoder
+from asr.model.encoder import EncoderLayer, TransformerEncoder, padding_mask
 
 KINDS = ("ours", "torch", "conformer")
 
@@ -39,7 +40,8 @@ class _Layer(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if self.kind == "ours":
-            return self.layer(x, TransformerEncoder.attention_mask(lengths, x.shape[1]))
+            T = x.shape[1]
+            return self.layer(x, TransformerEncoder.attention_mask(lengths, T), padding_mask(lengths, T))
         if self.kind == "torch":
             pad = torch.arange(x.shape[1], device=x.device)[None] >= lengths[:, None]  # (B, T) True = padding
             return self.layer(x, src_key_padding_mask=pad)

@@ -32,6 +32,10 @@ def tables(results: dict) -> str:
         out.append(f"Device: {machine.get('device')}; matmul peak (2048², best of 5): "
                    f"fp32 {machine.get('fp32_gflops')} GFLOP/s, bf16 {machine.get('bf16_gflops')} GFLOP/s")
     out += [table(results[section], machine) for section, table in SECTION_TABLES.items() if section in results]
+    for section in ("decoding", "peers", "loader"):  # these print their own tables
+        if section in results:
+            error = f"\n(failed: {results[section]['error']})" if "error" in results[section] else ""
+            out.append(f"{section} (python -m asr.bench.{section}):\n\n```\n{results[section]['output'].strip()}\n```{error}")
     return "\n\n".join(out) + "\n"
 
 

@@ -15,11 +15,11 @@ import time
 
 import torch
 
-from asr.bench.flops import TRAINING_FACTOR, feature_frames, forward_flops
+from asr.bench.flops import feature_frames, training_flops
 from asr.bench.machine import peak_memory_gib, sync
 from asr.config import RecipeConfig
 from asr.model import CTCModel
-from asr.model.ctc_model import ctc_loss
+from asr.training.losses import training_loss
 
 
 def synthetic_batch(batch_seconds: float, utt_seconds: float, tokens_per_second: float, vocab: int, seed: int = 0):
@@ -56,12 +56,10 @@ def train_throughput(
     batch = tuple(t.to(device) for t in synthetic_batch(micro, utt_seconds, tokens_per_second, vocab_size))
     waves, lengths = batch[:2]
     frames = feature_frames(waves.shape[1], recipe.features)
-    step_flops = TRAINING_FACTOR * accumulate * forward_flops(
-        recipe.model, recipe.features, vocab_size, waves.shape[0], frames
-    )["total"]
+    step_flops = accumulate * training_flops(recipe.model, recipe.features, vocab_size, waves.shape[0], frames)
     step_audio = accumulate * float(lengths.sum()) / recipe.features.sample_rate
 
-    step = training_step(model, optimizer, batch, accumulate, precision == "bf16", recipe.optim.grad_clip)
+    step = training_step(model, recipe, optimizer, batch, accumulate, precision == "bf16")
     wall, cpu = time_steps(step, warmup, steps, device)
     front_end = front_end_seconds(model, waves, lengths, accumulate, precision == "bf16")
     return {
@@ -80,19 +78,19 @@ def train_throughput(
     }
 
 
-def training_step(model: CTCModel, optimizer, batch: tuple, accumulate: int, bf16: bool, grad_clip: float):
+def training_step(model: CTCModel, recipe: RecipeConfig, optimizer, batch: tuple, accumulate: int, bf16: bool):
     """-> a function doing one optimizer step over ``accumulate`` micro-batches of ``batch``
-    (waves (B, N), lengths (B,), tokens (B, U), token lengths (B,)) and returning the loss."""
+    (waves (B, N), lengths (B,), tokens (B, U), token lengths (B,)) and returning the loss:
+    the recipe's training loss (CTC, plus InterCTC and CR-CTC where it asks)."""
     waves, lengths, tokens, token_lengths = batch
     device_type = waves.device.type
 
     def step() -> float:
         for _ in range(accumulate):
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
-                log_probs, out_lengths = model(waves, lengths)  # (B, T', V), (B,)
-            loss = ctc_loss(log_probs, out_lengths, tokens, token_lengths) / accumulate  # fp32 inside
+                loss = training_loss(model, recipe.model, waves, lengths, tokens, token_lengths) / accumulate  # fp32 CTC
             loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.optim.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         return float(loss.detach())  # a device sync point: the step is finished when this returns

@@ -5,9 +5,16 @@
 The splits default to the recipe's ``corpus.test_splits`` (for LibriSpeech: dev-clean,
 dev-other, test-clean, test-other) under its ``corpus.root``, both read from the model
 file itself; ``--root`` points elsewhere. Manifests are built if missing. Decoding is
-greedy CTC. Writes, in ``--out`` (default: ``<model dir>/eval-<model name>``):
-``wer.md`` and ``wer.json`` (WER with substitutions, deletions and insertions per split)
-and ``<split>.hyp`` (Kaldi text: ``utt-id hypothesis``).
+greedy CTC; ``--beam N`` adds a column for the beam search without LM and, with an LM
+(``--lm``, or the model's ``decoding.json``), one for beam + LM, all from the same posteriors:
+
+    python -m asr.cli.evaluate --model exp/ls100/model.pt --beam 8 --lm data/lm/4-gram.arpa.gz \
+        --lexicon data/lm/librispeech-lexicon.txt --lm-weight 0.7 --word-score 0.5
+
+Writes, in ``--out`` (default: ``<model dir>/eval-<model name>``): ``wer.md`` and
+``wer.json`` (WER with substitutions, deletions and insertions per split, greedy; the other
+columns under ``"columns"``) and ``<split>.hyp`` (Kaldi text: ``utt-id hypothesis``; the
+beam columns in ``<split>.beam.hyp`` and ``<split>.beam-lm.hyp``).
 """
 
 from __future__ import annotations
@@ -29,35 +36,66 @@ def parse_args(argv):
     parser.add_argument("--out", type=Path, help="output folder (default: <model dir>/eval-<model name>)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--batch-seconds", type=float, default=300.0, help="padded audio seconds per batch")
+    parser.add_argument("--beam", type=int, default=1, help="beam width of the beam columns (default: 1, greedy only)")
+    parser.add_argument("--lm", help="n-gram LM of the beam + LM column (default: the model's decoding.json)")
+    parser.add_argument("--lexicon", help="word list for --lm (default: the LM's words)")
+    parser.add_argument("--lm-weight", type=float, help="LM weight (default: decoding.json, else 1)")
+    parser.add_argument("--word-score", type=float, help="word score (default: decoding.json, else 0)")
     return parser.parse_args(argv)
 
 
-def transcribe_split(recognizer, entries, batch_seconds: float) -> dict[str, str]:
-    """Manifest entries -> {utt id: hypothesis}, reading audio in parallel threads."""
+def decoders(recognizer, args) -> dict:
+    """Column name -> TranscribeOptions: greedy; beam without LM and beam + LM with --beam."""
+    from asr.decoding.options import lm_options
+    from asr.inference.options import DecodingOptions, TranscribeOptions
+
+    columns = {"greedy": TranscribeOptions()}
+    if args.beam > 1:
+        columns["beam"] = TranscribeOptions(beam_width=args.beam, decoding=DecodingOptions())
+        lm = lm_options(recognizer.decoding, args.lm, args.lexicon, args.lm_weight, args.word_score)
+        if lm is not None:
+            columns["beam-lm"] = TranscribeOptions(beam_width=args.beam, decoding=lm)
+    for options in columns.values():
+        recognizer.beam_search(options)  # load each LM now: a bad file stops before any audio
+    return columns
+
+
+def transcribe_split(recognizer, entries, batch_seconds: float, columns: dict) -> dict[str, dict[str, str]]:
+    """Manifest entries -> {column: {utt id: hypothesis}}, reading audio in parallel threads;
+    the model runs once, each column decodes the same log-probs."""
     from asr.audio.read import read_audio
 
     rate = recognizer.recipe.features.sample_rate
-    hyps = {}
+    hyps = {name: {} for name in columns}
     with ThreadPoolExecutor(4) as pool:
         for start in range(0, len(entries), GROUP):
             group = entries[start : start + GROUP]
             waves = list(pool.map(lambda e: read_audio(e.audio, rate), group))
-            for entry, text in zip(group, recognizer.transcribe_waves(waves, batch_seconds)):
-                hyps[entry.id] = text
+            log_probs = recognizer.log_probs(waves, max_batch_seconds=batch_seconds)
+            for name, options in columns.items():
+                for entry, lp in zip(group, log_probs):
+                    hyps[name][entry.id] = recognizer.decode_text(lp, options)
     return hyps
 
 
-def markdown_table(model: str, results: dict) -> str:
+COLUMN_TITLES = {"greedy": "greedy CTC", "beam": "beam, no LM", "beam-lm": "beam + LM"}
+
+
+def markdown_table(model: str, results: dict, extra: dict | None = None, described: str = "greedy CTC") -> str:
+    """Greedy figures per split; ``extra`` {column: {split: WER}} adds a WER column each."""
+    extra = extra or {}
+    titles = "".join(f" {COLUMN_TITLES.get(c, c)} WER % |" for c in extra)
     lines = [
-        f"WER of `{model}` (greedy CTC)",
+        f"WER of `{model}` ({described})",
         "",
-        "| split | utterances | words | WER % | substitutions | deletions | insertions |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| split | utterances | words | WER % | substitutions | deletions | insertions |" + titles,
+        "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(extra),
     ]
     for split, r in results.items():
+        cells = "".join(f" {100 * extra[c][split].wer:.2f} |" for c in extra)
         lines.append(
             f"| {split} | {r.utterances} | {r.words} | {100 * r.wer:.2f} | "
-            f"{r.substitutions} | {r.deletions} | {r.insertions} |"
+            f"{r.substitutions} | {r.deletions} | {r.insertions} |" + cells
         )
     return "\n".join(lines) + "\n"
 
@@ -74,32 +112,49 @@ def main(argv=None) -> int:
 
     try:
         recognizer = load_model(args.model, args.device)
-    except CheckpointError as err:
+        columns = decoders(recognizer, args)
+    except (CheckpointError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     corpus = recognizer.recipe.corpus
     root = args.root or Path(corpus.root)
     splits = args.splits or list(corpus.test_splits)
     out = args.out or args.model.parent / f"eval-{args.model.stem}"
-    results = {}
+    scores = {name: {} for name in columns}  # column -> split -> WordErrors
     for split in splits:
         try:
             entries = split_manifest(root, split)
-            hyps = transcribe_split(recognizer, entries, args.batch_seconds)
-            results[split] = word_errors([e.text for e in entries], [hyps[e.id] for e in entries])
+            hyps = transcribe_split(recognizer, entries, args.batch_seconds, columns)
         except (ManifestError, AudioError, ValueError) as err:
             print(f"error: {split}: {err}", file=sys.stderr)
             return 1
-        atomic_write_text(out / f"{split}.hyp", "".join(f"{e.id} {hyps[e.id]}\n" for e in entries))
-        print(f"{split}: {results[split].summary()}", flush=True)
-    figures = {split: r.as_dict() for split, r in results.items()}
-    report = {"model": str(args.model), "decoding": "greedy CTC", "results": figures}
+        for name in columns:
+            scores[name][split] = word_errors([e.text for e in entries], [hyps[name][e.id] for e in entries])
+            suffix = "" if name == "greedy" else f".{name}"
+            text = "".join(f"{e.id} {hyps[name][e.id]}\n" for e in entries)
+            atomic_write_text(out / f"{split}{suffix}.hyp", text)
+            print(f"{split} {name}: {scores[name][split].summary()}", flush=True)
+    results = scores.pop("greedy")
+    described = "greedy CTC" + "".join(f"; {COLUMN_TITLES[c]}: {describe(recognizer, columns[c])}" for c in scores)
+    report = {
+        "model": str(args.model),
+        "decoding": described,
+        "results": {split: r.as_dict() for split, r in results.items()},
+        "columns": {c: {split: r.as_dict() for split, r in by_split.items()} for c, by_split in scores.items()},
+    }
     atomic_write_text(out / "wer.json", json.dumps(report, indent=2) + "\n")
-    table = markdown_table(str(args.model), results)
+    table = markdown_table(str(args.model), results, scores, described)
     atomic_write_text(out / "wer.md", table)
     print(table, end="")
     print(f"wrote {out / 'wer.md'} and {out / 'wer.json'}")
     return 0
+
+
+def describe(recognizer, options) -> str:
+    """What a beam column decoded with, for the table's title."""
+    d = recognizer.decoding_for(options)
+    lm = f", LM {Path(d.lm).name} weight {d.lm_weight} word score {d.word_score}" if d.lm else ""
+    return f"beam {options.beam_width}{lm}"
 
 
 if __name__ == "__main__":

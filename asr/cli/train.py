@@ -42,8 +42,17 @@ def parse_args(argv):
     parser.add_argument(
         "--keep-best", type=int, default=1, help="best checkpoints to keep (for averaging, asr.cli.average)"
     )
+    parser.add_argument(
+        "--threads",
+        default="auto",
+        help="CPU threads: a number, or auto = the cores other processes leave idle, with passive waiting "
+        "when some are busy (default: auto; OMP_NUM_THREADS in the environment wins)",
+    )
     parser.add_argument("overrides", nargs="*", help="section.key=value overrides")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.threads != "auto" and not (args.threads.isdigit() and int(args.threads) > 0):
+        parser.error(f"--threads must be auto or a positive number, not {args.threads!r}")
+    return args
 
 
 def write_references(recipe, test: dict) -> None:
@@ -110,7 +119,9 @@ def main(argv=None) -> int:
     recipe = recipe_or_report(args.config, args.overrides)
     if recipe is None:
         return 2
+    from asr.training.threads import configure
 
+    print(configure(args.threads))  # before torch starts its thread pool
     import lightning as L
     import torch
 

@@ -14,7 +14,9 @@ longer than a segment (20 s) is cut at pauses and streamed.
 ``--chunk-ms`` (a multiple of 40) limits attention to chunks of that length plus
 ``--left-chunks`` earlier ones, as in streaming; standard input is always streamed (640 ms
 chunks unless given) and shows partial results as audio arrives (on stderr, or as JSON
-lines with ``"partial": true`` in the json format). ``--beam N`` uses CTC prefix beam search.
+lines with ``"partial": true`` in the json format). ``--beam N`` uses the CTC beam search;
+``--lm`` fuses an n-gram LM (``--lm-weight``, ``--word-score``; defaults: the model's
+``decoding.json``), ``--hotwords FILE`` / ``--hotword WORD`` boost words or phrases.
 
 ``--format`` json gives words with start and end times (seconds) and a confidence; srt and
 vtt give subtitles. With ``--output-dir`` each input's result goes to ``DIR/<id>.<ext>``
@@ -46,7 +48,10 @@ STDIN_CHUNK_MS = 640  # standard input is streamed with this chunk unless --chun
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, required=True, help="model.pt or Lightning .ckpt")
+    parser.add_argument(
+        "--model", type=Path, required=True,
+        help="model.pt, a Lightning .ckpt, or a folder exported by asr.cli.export (ONNX: precision 32 or int8)",
+    )  # fmt: skip
     parser.add_argument("--ref", type=Path, help="reference transcripts, Kaldi text format")
     parser.add_argument("--report", type=Path, help="write WER figures and top errors as JSON here (needs --ref)")
     parser.add_argument("--alignment", type=Path, help="write per-utterance word alignments here (needs --ref)")
@@ -63,7 +68,14 @@ def parse_args(argv):
     parser.add_argument(
         "--left-chunks", type=int, default=8, help="chunks of left context with --chunk-ms, -1 = all (default: 8)"
     )
-    parser.add_argument("--beam", type=int, default=1, help="CTC prefix beam width, 1 = greedy (default: 1)")
+    parser.add_argument("--beam", type=int, default=1, help="CTC beam width, 1 = greedy (default: 1)")
+    parser.add_argument("--lm", help="KenLM ARPA or binary n-gram LM (words, or the model's BPE pieces)")
+    parser.add_argument("--lexicon", help="word list the search may spell (default: the LM's words)")
+    parser.add_argument("--lm-weight", type=float, help="LM weight (default: the model's decoding.json, else 1)")
+    parser.add_argument("--word-score", type=float, help="score added per word (default: decoding.json, else 0)")
+    parser.add_argument("--hotwords", type=Path, help="file of words or phrases to boost, one a line")
+    parser.add_argument("--hotword", action="append", default=[], help="a word or phrase to boost (repeatable)")
+    parser.add_argument("--hotword-weight", type=float, default=2.0, help="bonus per hotword token (default: 2)")
     parser.add_argument(
         "--raw-rate", type=int, default=None, help="standard input is raw 16-bit mono PCM at this rate (default: WAV)"
     )
@@ -113,7 +125,7 @@ def expand_inputs(items: list[str]) -> tuple[list[tuple[str, Path | None]], list
                 errors.append(f"{item[1:]}: cannot read list ({err.strerror})")
                 continue
             inputs.extend((Path(line.strip()).stem, Path(line.strip())) for line in lines if line.strip())
-        elif item.endswith(".jsonl") and Path(item).is_file():
+        elif item.endswith((".jsonl", ".scp")) and Path(item).is_file():
             inputs.extend(_manifest_inputs(Path(item), errors))
         elif Path(item).is_dir():
             found = sorted(p for p in Path(item).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
@@ -126,18 +138,50 @@ def expand_inputs(items: list[str]) -> tuple[list[tuple[str, Path | None]], list
 
 
 def _manifest_inputs(path: Path, errors: list[str]) -> list[tuple[str, Path]]:
-    inputs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    """A JSON-lines manifest (or a Kaldi ``wav.scp``-style ``id path`` file, ``*.scp``) ->
+    (id, audio path) per line; a line that names no audio, an id seen before, bytes that
+    are not UTF-8 or a file that cannot be read add one line to ``errors`` each."""
+    from asr.text.kaldi import IdLinesError, decode_lines, parse_id_lines
+
+    try:
+        lines = decode_lines(path.read_bytes(), str(path))
+        if path.suffix == ".scp":
+            found = [(i, audio) for i, audio in parse_id_lines(lines, str(path)).items()]
+        else:
+            found = _json_inputs(path, lines, errors)
+    except OSError as err:
+        errors.append(f"{path}: cannot read manifest ({err.strerror})")
+        return []
+    except IdLinesError as err:
+        errors.append(str(err))
+        return []
+    inputs, seen = [], set()
+    for utt_id, audio in found:
+        if not audio:
+            errors.append(f"{path}: {utt_id}: no audio path")
+        elif utt_id in seen:
+            errors.append(f"{path}: utterance id {utt_id!r} appears more than once; transcribed once")
+        else:
+            seen.add(utt_id)
+            inputs.append((utt_id, Path(audio)))
+    return inputs
+
+
+def _json_inputs(path: Path, lines: list[str], errors: list[str]) -> list[tuple[str, str]]:
+    found = []
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             entry = json.loads(line)
-            audio = Path(entry["audio"])
-        except (json.JSONDecodeError, KeyError, TypeError):
+            audio = entry["audio"]
+            if not isinstance(audio, str):
+                raise TypeError(audio)
+        except (json.JSONDecodeError, KeyError, TypeError, IndexError):
             errors.append(f'{path}:{number}: not a manifest line with an "audio" field')
             continue
-        inputs.append((str(entry.get("id") or audio.stem), audio))
-    return inputs
+        found.append((str(entry.get("id") or Path(audio).stem), audio))
+    return found
 
 
 class Writer:
@@ -214,20 +258,39 @@ def check_args(args) -> str | None:
     return None
 
 
+def decoding_options(args):
+    """The beam search's LM and hotword flags -> DecodingOptions (None: the model's defaults)."""
+    from asr.inference.options import DecodingOptions
+
+    hotwords = list(args.hotword)
+    if args.hotwords:
+        lines = args.hotwords.read_text(encoding="utf-8").splitlines()
+        hotwords += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    if args.lm is None and args.lexicon is None and not hotwords and args.lm_weight is None and args.word_score is None:
+        return None
+    return DecodingOptions(
+        lm=args.lm, lexicon=args.lexicon, lm_weight=args.lm_weight, word_score=args.word_score,
+        hotwords=tuple(hotwords), hotword_weight=args.hotword_weight,
+    )  # fmt: skip
+
+
 class UsageError(Exception):
     """A problem found before any audio is read: one ``error:`` line, exit status 2."""
 
 
 def read_references(path: Path | None) -> dict[str, str] | None:
-    """--ref -> {id: text}, or None without it; UsageError if it cannot be read."""
-    from asr.text.wer import read_kaldi_text
+    """--ref (Kaldi ``text``: id, any whitespace, transcript) -> {id: text}, or None without
+    it; UsageError if it cannot be read or names an id twice."""
+    from asr.text.kaldi import IdLinesError, read_id_lines
 
     if path is None:
         return None
     try:
-        return read_kaldi_text(path)
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise UsageError(f"{path}: cannot read references ({err})") from err
+        return read_id_lines(path)
+    except OSError as err:
+        raise UsageError(f"{path}: cannot read references ({err.strerror})") from err
+    except IdLinesError as err:
+        raise UsageError(str(err)) from err
 
 
 def load_recognizer(args):
@@ -237,15 +300,20 @@ def load_recognizer(args):
     from asr.inference.recognizer import TranscribeOptions, load_model
 
     try:
-        options = TranscribeOptions(chunk_ms=args.chunk_ms or 0, left_chunks=args.left_chunks, beam_width=args.beam)
+        decoding = decoding_options(args)
+        options = TranscribeOptions(
+            chunk_ms=args.chunk_ms or 0, left_chunks=args.left_chunks, beam_width=args.beam, decoding=decoding
+        )
         stdin_options = TranscribeOptions(
             chunk_ms=STDIN_CHUNK_MS if args.chunk_ms is None else args.chunk_ms,
             left_chunks=args.left_chunks,
             beam_width=args.beam,
+            decoding=decoding,
         )
         recognizer = load_model(args.model, args.device, args.precision)
         options.chunk_frames(recognizer.model.frame_shift)  # reject a chunk that is not whole frames
-    except (CheckpointError, ValueError) as err:
+        recognizer.beam_search(options)  # load the LM now: a bad file is one usage error
+    except (CheckpointError, ValueError, OSError) as err:
         raise UsageError(str(err)) from err
     return recognizer, options, stdin_options
 
@@ -319,9 +387,10 @@ def report_wer(refs: dict[str, str], hyps: dict[str, str], args) -> int:
     from asr.inference.outputs import alignment_text, error_report
     from asr.text.wer import score
 
-    unknown = [i for i in hyps if i not in refs]
-    if unknown:
-        print(f"warning: {len(unknown)} files have no reference (e.g. {unknown[0]}); not scored", file=sys.stderr)
+    from asr.text.kaldi import unmatched
+
+    for line in unmatched(refs, hyps):
+        print(line, file=sys.stderr)
     try:
         result = score(refs, hyps)
     except ValueError as err:

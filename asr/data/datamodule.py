@@ -11,7 +11,7 @@ from asr.data.batch import UtteranceDataset, collate
 from asr.data.manifest import Entry
 from asr.data.sampler import DurationBatchSampler, ResumableDataLoader
 from asr.model.features import LogMel
-from asr.model.subsampling import Conv2dSubsampling4
+from asr.model.subsampling import subsampling_class
 from asr.text.tokenizer import Tokenizer
 
 MAX_IDS_SHOWN = 10
@@ -40,7 +40,7 @@ def filter_entries(entries: list[Entry], recipe: RecipeConfig, tokenizer: Tokeni
             reasons.setdefault("characters the tokenizer does not know", []).append(e.id)
             continue
         samples = torch.tensor([int(e.duration * recipe.features.sample_rate)])
-        frames = int(Conv2dSubsampling4.output_lengths(logmel.num_frames(samples))[0])
+        frames = int(subsampling_class(recipe.model.subsampling).output_lengths(logmel.num_frames(samples))[0])
         if frames < ctc_frames_needed(tokens):
             reasons.setdefault("too short for its transcript under CTC", []).append(e.id)
             continue

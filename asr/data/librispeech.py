@@ -237,3 +237,41 @@ def fetch_corpus(config: CorpusConfig, checksums: Mapping[str, str] | None = Non
             for subset in missing:
                 fetch_subset(subset, root, config.url, checksums[subset], config.keep_archives)
     return {subset: root / subset for subset in subsets}
+
+
+# OpenSLR resource 11 (https://www.openslr.org/11/): LibriSpeech's n-gram LMs (ARPA, gzipped)
+# and lexicon, fetched by the same resumable, md5-checked download as the corpus.
+LM_URL = "https://www.openslr.org/resources/11/"
+LM_FILES = (
+    "3-gram.arpa.gz",
+    "3-gram.pruned.1e-7.arpa.gz",
+    "3-gram.pruned.3e-7.arpa.gz",
+    "4-gram.arpa.gz",
+    "librispeech-lexicon.txt",
+    "librispeech-vocab.txt",
+)
+# TODO(lead): the official md5 values of https://www.openslr.org/resources/11/md5sum.txt, not
+# known offline when this was written. Until they are filled in, pass that table as
+# ``checksums`` (``read_md5_file``; ``python -m asr.cli.lm --librispeech DIR --md5-file FILE``).
+LM_MD5SUMS: dict[str, str] = {}
+
+
+def fetch_lm_files(
+    names: tuple[str, ...] | list[str], root: str | Path, url: str = LM_URL, checksums: Mapping[str, str] | None = None
+) -> dict[str, Path]:
+    """Make ``root/<name>`` exist for each OpenSLR 11 file ``name``: download (resumable),
+    verify its md5 (``checksums``, default :data:`LM_MD5SUMS`) -> {name: path}. A file already
+    there is verified, not fetched; a name without a checksum is refused before any download."""
+    checksums = LM_MD5SUMS if checksums is None else checksums
+    unknown = [n for n in names if n not in checksums]
+    if unknown:
+        raise DownloadError(f"no md5 for {unknown[0]!r}: pass the md5sum.txt of {url} as the checksum table")
+    root = Path(root)
+    found = {}
+    for name in names:
+        path = root / name
+        if not path.exists():
+            download(f"{url.rstrip('/')}/{name}", path)
+        verify(path, checksums[name])  # a file from an earlier run is verified, not fetched
+        found[name] = path
+    return found

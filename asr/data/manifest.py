@@ -16,6 +16,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from asr.audio.atomic import atomic_write_text
+from asr.text.kaldi import IdLinesError, read_id_lines
 from asr.text.normalize import normalize_text
 
 
@@ -43,10 +44,11 @@ def scan_librispeech(folder: str | Path, workers: int = 8) -> tuple[list[Entry],
         raise ManifestError(f"{folder}: corpus folder not found")
     items, problems = [], []
     for trans in sorted(folder.glob("*/*/*.trans.txt")):
-        for line in trans.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            utt_id, _, text = line.strip().partition(" ")
+        try:  # id, any whitespace (a tab too), transcript
+            transcripts = read_id_lines(trans)
+        except (IdLinesError, OSError) as err:
+            raise ManifestError(str(err) if isinstance(err, IdLinesError) else f"{trans}: {err.strerror}") from None
+        for utt_id, text in transcripts.items():
             items.append((utt_id, trans.parent / f"{utt_id}.flac", normalize_text(text)))
 
     def probe(item):
@@ -75,17 +77,42 @@ def write_manifest(path: str | Path, entries: list[Entry]) -> Path:
 
 
 def read_manifest(path: str | Path) -> list[Entry]:
+    """A manifest -> its entries; :class:`ManifestError` naming the file and line for what
+    cannot be read: bytes that are not UTF-8, a line that is not an entry, an id seen before."""
     path = Path(path)
     entries = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").split("\n")
     except OSError as err:
         raise ManifestError(f"{path}: cannot read manifest ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise ManifestError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at {err.start})") from None
+    seen: dict[str, int] = {}
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            entries.append(Entry(**json.loads(line)))
-        except (json.JSONDecodeError, TypeError) as err:
+            entry = _entry(json.loads(line))
+        except (json.JSONDecodeError, TypeError, ValueError) as err:
             raise ManifestError(f"{path}:{number}: not a manifest line ({err})") from None
+        if entry.id in seen:
+            raise ManifestError(f"{path}:{number}: utterance id {entry.id!r} already on line {seen[entry.id]}")
+        seen[entry.id] = number
+        entries.append(entry)
     return entries
+
+
+def _entry(fields) -> Entry:
+    """A decoded JSON line -> Entry, its fields checked (TypeError / ValueError say which)."""
+    if not isinstance(fields, dict):
+        raise TypeError(f"a {type(fields).__name__}, not an object")
+    entry = Entry(**fields)
+    for name in ("id", "audio", "text"):
+        if not isinstance(getattr(entry, name), str):
+            raise TypeError(f"{name} is not a string")
+    if not entry.id or not entry.audio:
+        raise ValueError("empty id or audio")
+    duration = entry.duration
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not 0 <= duration < float("inf"):
+        raise ValueError(f"duration {duration!r} is not a number of seconds")
+    return entry

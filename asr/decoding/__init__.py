@@ -1,9 +1,11 @@
-"""CTC decoding from log-probabilities only: greedy, prefix beam search, their incremental
+"""CTC decoding from log-probabilities: greedy, the beam search with language model, lexicon
+and hotwords (:mod:`asr.decoding.ctc_beam`, flashlight-text's decoder), their incremental
 (streaming) forms (:mod:`asr.decoding.streaming`) and token-to-word time alignment
 (:mod:`asr.decoding.alignment`).
 
-May import: torch, :mod:`asr.text`, constants of :mod:`asr.model.ctc_model` (the blank id).
-No Lightning, no files.
+May import: torch, flashlight-text, :mod:`asr.text`, constants of :mod:`asr.model.ctc_model`
+(the blank id). No Lightning; the only files read are the LM and lexicon a beam search is
+built from (:mod:`asr.decoding.lm`).
 """
 
 from asr.decoding.greedy import greedy_decode

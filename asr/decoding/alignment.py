@@ -4,7 +4,7 @@ The decoded tokens are aligned to the log-probs they came from with Viterbi forc
 alignment (``torchaudio.functional.forced_align``): each token gets the span of frames
 where the best path emits it. A word starts where its first token's span starts and ends
 where its last token's span ends; frame ``t`` starts at ``t * frame_shift`` seconds
-(frame_shift = subsampling factor x feature hop = 4 x 10 ms). A word's confidence is the
+(frame_shift = subsampling factor x feature hop, e.g. 4 x 10 ms). A word's confidence is the
 mean over its tokens of the token's highest posterior within its span.
 """
 

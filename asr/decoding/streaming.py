@@ -1,4 +1,5 @@
-"""CTC decoders that consume log-probs chunk by chunk: greedy and prefix beam search."""
+"""CTC decoders that consume log-probs chunk by chunk: greedy, and the beam search of
+:mod:`asr.decoding.ctc_beam` (with LM, lexicon and hotwords) behind the same protocol."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from typing import Protocol
 
 import torch
 
-from asr.decoding.beam import PrefixBeamSearch
 from asr.model.ctc_model import BLANK
 
 
@@ -15,7 +15,10 @@ class StreamDecoder(Protocol):
         """Consume (C, V) log-probs of the next frames."""
 
     def best(self) -> list[int]:
-        """Label ids of the best hypothesis so far (no blanks)."""
+        """Label ids of the best hypothesis so far (no blanks): a partial result."""
+
+    def finish(self) -> list[int]:
+        """Label ids of the final hypothesis (the LM's end of sentence scored); call once, last."""
 
 
 class GreedyStream:
@@ -34,6 +37,5 @@ class GreedyStream:
     def best(self) -> list[int]:
         return list(self.tokens)
 
-
-def make_decoder(beam_width: int) -> StreamDecoder:
-    return GreedyStream() if beam_width <= 1 else PrefixBeamSearch(beam_width)
+    def finish(self) -> list[int]:
+        return list(self.tokens)

@@ -8,7 +8,7 @@ May import: :mod:`asr.config`, :mod:`asr.text`, :mod:`asr.audio`, :mod:`asr.mode
 :mod:`asr.plot` only lazily, for ``Transcript.show`` / ``.save`` (matplotlib is optional).
 """
 
-from asr.inference.options import TranscribeOptions
+from asr.inference.options import DecodingOptions, TranscribeOptions
 from asr.inference.recognizer import FileResult, Recognizer, Transcript, load_model
 
-__all__ = ["FileResult", "Recognizer", "TranscribeOptions", "Transcript", "load_model"]
+__all__ = ["DecodingOptions", "FileResult", "Recognizer", "TranscribeOptions", "Transcript", "load_model"]

@@ -12,6 +12,7 @@ Lightning reads and writes its checkpoints through
 
 from __future__ import annotations
 
+import math
 import pickle
 import re
 import warnings
@@ -55,16 +56,19 @@ def read_checkpoint(path: str | Path) -> dict:
             data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise _refusal(path, err) from None
-    except (RuntimeError, EOFError, OSError, ValueError, MemoryError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({first})") from None
+    except Exception as err:  # noqa: BLE001 - fed random bytes, the unpickler raises IndexError, KeyError, ...
+        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({_first_line(err)})") from None
     if not isinstance(data, dict) or "asr" not in data and "config" not in data:
         raise CheckpointError(f"{path}: not an asr checkpoint (no config or tokenizer inside)")
     return data
 
 
 def load_parts(path: str | Path):
-    """-> (recipe, tokenizer, CTCModel in eval mode) from either kind of checkpoint."""
+    """-> (recipe, tokenizer, CTCModel in eval mode) from either kind of checkpoint.
+
+    The model the config describes is checked against the weights before it is built
+    (:func:`check_shapes`), so a config that asks for far more than its weights costs nothing.
+    """
     from asr.model import CTCModel
 
     data = read_checkpoint(path)
@@ -73,10 +77,91 @@ def load_parts(path: str | Path):
         recipe = recipe_from_dict(meta["config"], check_trainer=False)
         tokenizer = Tokenizer(meta["tokenizer"])
         state = data["state_dict"]
+        if not isinstance(state, dict):
+            raise TypeError("state_dict is not a mapping")
         if "asr" in data:  # Lightning checkpoint
-            state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+            state = {k.removeprefix("model."): v for k, v in state.items() if str(k).startswith("model.")}
+        check_shapes(path, recipe, tokenizer.vocab_size, state)
         model = CTCModel(recipe.model, recipe.features, recipe.specaug, tokenizer.vocab_size)
         model.load_state_dict(state)
-    except (KeyError, RuntimeError, ValueError, TypeError) as err:
-        raise CheckpointError(f"{path}: incomplete or mismatched checkpoint ({str(err).splitlines()[0]})") from None
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as err:
+        if isinstance(err, CheckpointError):
+            raise
+        raise CheckpointError(f"{path}: incomplete or mismatched checkpoint ({_first_line(err)})") from None
     return recipe, tokenizer, model.eval()
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+MAX_PARAMETERS = 2_000_000_000  # a config describing more is refused (8 GB of float32 weights)
+MAX_LAYERS = 1_000  # sanity limits checked before the model is even described:
+MAX_WIDTH = 16_384  # building it loops over layers and makes a (10,000, d_model) position table
+SMALL_TENSOR = 65_536  # elements: smaller tensors are made for real while describing the model
+_FACTORIES = {torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn, torch.randint,
+              torch.empty_strided, torch.eye}  # fmt: skip
+
+
+class _LargeTensorsOnMeta(torch.overrides.TorchFunctionMode):
+    """Tensor factories of more than :data:`SMALL_TENSOR` elements (weights) make shape-only
+    tensors on the ``meta`` device; small ones (the mel filterbank, norms) stay real, so
+    code that reads their values while a module is built still runs."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if func in _FACTORIES and kwargs.get("device") is None and _numel(args, kwargs) > SMALL_TENSOR:
+            kwargs["device"] = "meta"
+        return func(*args, **kwargs)
+
+
+def _numel(args: tuple, kwargs: dict) -> int:
+    size = kwargs.get("size", args[0] if args and isinstance(args[0], (tuple, list, torch.Size)) else args)
+    return math.prod(size) if all(isinstance(n, int) for n in size) else 0
+
+
+def expected_shapes(recipe: RecipeConfig, vocab_size: int) -> dict[str, tuple[int, ...]]:
+    """The state-dict shapes of the model ``recipe`` describes, without allocating its weights."""
+    from asr.model import CTCModel
+
+    cfg = recipe.model
+    if cfg.n_layers > MAX_LAYERS or max(cfg.d_model, cfg.n_heads) > MAX_WIDTH or vocab_size > MAX_PARAMETERS:
+        raise ValueError(f"model.n_layers {cfg.n_layers}, d_model {cfg.d_model}, vocabulary {vocab_size}: "
+                         f"beyond the sane limits ({MAX_LAYERS} layers, width {MAX_WIDTH})")  # fmt: skip
+    at_least = cfg.n_layers * (4 * cfg.d_model**2 + 2 * cfg.d_model * cfg.ff_dim)  # attention + feed-forward
+    if at_least > MAX_PARAMETERS:  # refused without even describing the layers one by one
+        raise ValueError(f"over {at_least:,} parameters in the encoder alone, the limit is {MAX_PARAMETERS:,}")
+    with _LargeTensorsOnMeta():
+        model = CTCModel(cfg, recipe.features, recipe.specaug, vocab_size)
+    return {name: tuple(t.shape) for name, t in model.state_dict().items()}
+
+
+def check_shapes(path, recipe: RecipeConfig, vocab_size: int, state: dict) -> None:
+    """Compare the model the config describes with the tensors in ``state``; one
+    :class:`CheckpointError` naming the file and the first tensor that differs, or the
+    size when the config describes more than :data:`MAX_PARAMETERS`."""
+    try:
+        expected = expected_shapes(recipe, vocab_size)
+    except (RuntimeError, ValueError, TypeError) as err:
+        raise CheckpointError(f"{path}: its config describes no model that can be built ({_first_line(err)})") from None
+    count = sum(math.prod(shape) for shape in expected.values())
+    if count > MAX_PARAMETERS:
+        raise CheckpointError(f"{path}: its config describes a model of {count:,} parameters, over the limit of "
+                              f"{MAX_PARAMETERS:,}; refused before building it")  # fmt: skip
+    problem = None
+    for name, shape in expected.items():
+        found = state.get(name)
+        if found is None:
+            problem = f"{name!r} {shape} is missing from the file"
+        elif not isinstance(found, torch.Tensor):
+            problem = f"{name!r} is a {type(found).__name__}, not a tensor"
+        elif tuple(found.shape) != shape:
+            problem = f"{name!r} is {tuple(found.shape)} in the file, {shape} in the model its config describes"
+        if problem:
+            break
+    extra = [name for name in state if name not in expected]
+    if problem is None and extra:
+        problem = f"{extra[0]!r} in the file is not in the model its config describes"
+    if problem:
+        raise CheckpointError(f"{path}: weights do not match the config: {problem}")

@@ -4,7 +4,8 @@ Each stage keeps only the input its next output still needs, so memory does not 
 with the stream, and the frames equal those of the whole signal computed at once:
 
 - log-mel frame ``t`` reads samples ``[t * hop, t * hop + n_fft)`` (no centre padding);
-- subsampled frame ``t`` reads feature frames ``[4t, 4t + 6]`` (no padding).
+- subsampled frame ``t`` reads feature frames ``[rate t, rate t + right_context]`` (no padding;
+  ``[4t, 4t + 6]`` at 4x, ``[8t, 8t + 14]`` at 8x).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from asr.model import CTCModel
 @dataclass(frozen=True)
 class FrontendOutput:
     frames: torch.Tensor  # (T', D) subsampled frames, ready for the encoder
-    energy_db: torch.Tensor  # (T', 4) loudness in dB of the feature frames 4t .. 4t + 3 behind frame t
+    energy_db: torch.Tensor  # (T', rate) loudness in dB of the feature frames rate t .. rate t + rate - 1
 
 
 class StreamingFrontend:
@@ -79,7 +80,7 @@ class StreamingFrontend:
         with self.model_context():
             frames, _ = self.model.subsampling(self.feats[None], lengths)  # (1, count, D)
         frames = frames.float()
-        energy = self.energy[: count * self.rate].view(count, self.rate)  # (count, 4)
+        energy = self.energy[: count * self.rate].view(count, self.rate)  # (count, rate)
         self.feats = self.feats[count * self.rate :]
         self.energy = self.energy[count * self.rate :]
         self.total_frames += count

@@ -36,8 +36,8 @@ from asr.inference.checkpoint import load_parts
 from asr.config import RecipeConfig
 from asr.data.batch import pad_1d
 from asr.decoding import greedy_decode
-from asr.decoding.beam import prefix_beam_search
 from asr.model import CTCModel
+from asr.inference.options import DecodingOptions, decoding_defaults
 from asr.inference.stream import Segment, StreamEvent, TranscribeOptions, transcribe_stream
 from asr.audio.sources import audio_info, file_blocks
 from asr.text.tokenizer import Tokenizer
@@ -119,7 +119,13 @@ def quantize_int8(model: CTCModel) -> CTCModel:
 
 class Recognizer:
     def __init__(
-        self, recipe: RecipeConfig, tokenizer: Tokenizer, model: CTCModel, device: str = "cpu", precision: str = "32"
+        self,
+        recipe: RecipeConfig,
+        tokenizer: Tokenizer,
+        model: CTCModel,
+        device: str = "cpu",
+        precision: str = "32",
+        decoding: DecodingOptions | None = None,
     ):
         if precision not in PRECISIONS:
             raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
@@ -129,6 +135,8 @@ class Recognizer:
         if precision == "int8" and self.device.type != "cpu":
             raise ValueError(f"precision int8 runs on the CPU only, not on {device}")
         self.precision = precision
+        self.decoding = decoding  # beam-search defaults (the model's decoding.json)
+        self._beams: dict = {}  # (beam width, DecodingOptions) -> CTCBeamDecoder, built once each
         self.model = model.to(self.device).eval()
         if precision == "int8":
             self.model = quantize_int8(self.model)  # a copy: ``model`` stays float32
@@ -148,7 +156,23 @@ class Recognizer:
         self, blocks: Iterable[torch.Tensor], options: TranscribeOptions = TranscribeOptions()
     ) -> Iterator[StreamEvent]:
         """(N_i,) sample blocks at :attr:`sample_rate` -> partial and final events."""
-        return transcribe_stream(self.model, self.tokenizer, blocks, options, self.autocast)
+        return transcribe_stream(self.model, self.tokenizer, blocks, options, self.autocast, self.beam_search(options))
+
+    def decoding_for(self, options: TranscribeOptions) -> DecodingOptions:
+        """``options.decoding`` (None: the model's defaults), unset weights from the defaults."""
+        defaults = (self.decoding or DecodingOptions()).with_defaults()
+        return (options.decoding or defaults).with_defaults(defaults.lm_weight, defaults.word_score)
+
+    def beam_search(self, options: TranscribeOptions):
+        """The :class:`asr.decoding.ctc_beam.CTCBeamDecoder` for ``options`` (cached), None for greedy."""
+        if not options.uses_beam:
+            return None
+        key = (options.beam_width, self.decoding_for(options))
+        if key not in self._beams:
+            from asr.decoding.ctc_beam import CTCBeamDecoder  # flashlight-text: only the beam path needs it
+
+            self._beams[key] = CTCBeamDecoder(self.tokenizer, *key)
+        return self._beams[key]
 
     def stream_file(self, path: str | Path, options: TranscribeOptions = TranscribeOptions()) -> Iterator[StreamEvent]:
         """Read ``path`` block by block -> events; :class:`asr.audio.AudioError` on bad input
@@ -156,13 +180,21 @@ class Recognizer:
         return self.stream(file_blocks(path, self.sample_rate), options)
 
     def transcribe(
-        self, audio: str | Path | torch.Tensor, options: TranscribeOptions = TranscribeOptions(), trace: bool = True
+        self,
+        audio: str | Path | torch.Tensor,
+        options: TranscribeOptions = TranscribeOptions(),
+        trace: bool = True,
+        decoding: DecodingOptions | None = None,
     ) -> Transcript:
         """A file (any length, read in blocks) or an (N,) waveform -> :class:`Transcript`.
 
         With ``trace`` the transcript keeps what its pictures need (``result.show()``,
-        ``result.save(png)``; the first minute, from this same forward pass)."""
+        ``result.save(png)``; the first minute, from this same forward pass). ``decoding``
+        (LM, lexicon, hotwords) replaces ``options.decoding`` and turns the beam search on."""
         from asr.inference.trace import Recorder  # imports no matplotlib
+
+        if decoding is not None:
+            options = replace(options, decoding=decoding)
 
         with Recorder(self.model) if trace else contextlib.nullcontext() as recorder:
             if isinstance(audio, torch.Tensor):
@@ -185,12 +217,39 @@ class Recognizer:
         With ``options.chunk_ms`` the batch uses the chunk attention mask, which gives the
         same result as streaming each waveform chunk by chunk.
         """
-        shortest = self.model.min_samples()
         durations = [w.numel() / self.sample_rate for w in waves]
+        results: list[Transcript | None] = [None] * len(waves)
+        for i, log_probs, energy in self._posteriors(waves, options, max_batch_seconds):
+            results[i] = self._decode_one(log_probs, energy, durations[i], options)
+        return results
+
+    @torch.inference_mode()
+    def log_probs(
+        self,
+        waves: list[torch.Tensor],
+        options: TranscribeOptions = TranscribeOptions(),
+        max_batch_seconds: float = 120.0,
+    ) -> list[torch.Tensor]:
+        """(N_i,) waveforms -> their (T'_i, V) CTC log-probs, in padded batches: to decode the
+        same posteriors several ways (:meth:`decode_text`; evaluation, tuning, benchmarks)."""
+        out: list[torch.Tensor | None] = [None] * len(waves)
+        for i, log_probs, _ in self._posteriors(waves, options, max_batch_seconds):
+            out[i] = log_probs
+        return out
+
+    def decode_text(self, log_probs: torch.Tensor, options: TranscribeOptions = TranscribeOptions()) -> str:
+        """(T', V) log-probs -> text, greedy or by the beam search ``options`` ask for."""
+        beam = self.beam_search(options)
+        tokens = beam.decode(log_probs) if beam else greedy_decode(log_probs[None], torch.tensor([len(log_probs)]))[0]
+        return self.tokenizer.decode(tokens)
+
+    def _posteriors(self, waves: list[torch.Tensor], options: TranscribeOptions, max_batch_seconds: float):
+        """-> (index, (T', V) log-probs, (rate T',) feature-frame loudness) per waveform, in
+        padded batches of similar length."""
+        shortest = self.model.min_samples()
         waves = [w if w.numel() >= shortest else F.pad(w, (0, shortest - w.numel())) for w in waves]
         order = sorted(range(len(waves)), key=lambda i: waves[i].numel())
         chunk = options.chunk_frames(self.model.frame_shift)
-        results: list[Transcript | None] = [None] * len(waves)
         start = 0
         while start < len(order):
             end = start + 1  # grow the batch while its padded size fits
@@ -205,9 +264,9 @@ class Recognizer:
                 padded.to(self.device), lengths.to(self.device), chunk, options.left_chunks
             )
             for i, lp, n, db in zip(group, log_probs, out_lens.tolist(), energy):
-                results[i] = self._decode_one(lp[:n], db[: 4 * n], durations[i], options)
+                rate = self.model.subsampling.subsampling_rate  # feature frames per output frame
+                yield i, lp[:n], db[: rate * n]
             start = end
-        return results
 
     def _log_probs(self, waves, lengths, chunk: int, left_chunks: int):
         """(B, N), (B,) -> (B, T', V) log-probs, (B,) frame counts, (B, T) feature-frame
@@ -222,10 +281,11 @@ class Recognizer:
         return logits.float().log_softmax(dim=-1).cpu(), lens.cpu(), energy.cpu()
 
     def _decode_one(self, log_probs: torch.Tensor, energy: torch.Tensor, duration: float, options) -> Transcript:
-        """(T', V) log-probs, (4 T',) feature-frame loudness -> one-segment transcript."""
+        """(T', V) log-probs, (rate T',) feature-frame loudness -> one-segment transcript."""
         lengths = torch.tensor([log_probs.shape[0]])
-        if options.beam_width > 1:
-            tokens = prefix_beam_search(log_probs[None], lengths, options.beam_width)[0]
+        beam = self.beam_search(options)
+        if beam is not None:
+            tokens = beam.decode(log_probs)
         else:
             tokens = greedy_decode(log_probs[None], lengths)[0]
         frame_shift = self.model.frame_shift
@@ -303,6 +363,13 @@ class Recognizer:
 
 def load_model(path: str | Path, device: str = "cpu", precision: str = "32") -> Recognizer:
     """Rebuild a model from a self-describing checkpoint (``model.pt`` or ``*.ckpt``);
-    ``precision`` is one of :data:`PRECISIONS` (see the module docstring)."""
+    ``precision`` is one of :data:`PRECISIONS` (see the module docstring). A directory is
+    an exported ONNX model, run by onnxruntime (:mod:`asr.inference.onnx_backend`)."""
+    if Path(path).is_dir():
+        from asr.inference.onnx_backend import load_onnx
+
+        recognizer = load_onnx(path, device, precision)
+        recognizer.decoding = decoding_defaults(path)
+        return recognizer
     recipe, tokenizer, model = load_parts(path)
-    return Recognizer(recipe, tokenizer, model, device, precision)
+    return Recognizer(recipe, tokenizer, model, device, precision, decoding_defaults(path))

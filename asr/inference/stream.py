@@ -19,17 +19,20 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator
 
 import torch
 
 from asr.decoding.alignment import Word, align_tokens, group_words, snap_to_pauses
 from asr.audio.read import AudioError
 from asr.model import CTCModel
-from asr.decoding.streaming import make_decoder
+from asr.decoding.streaming import GreedyStream, StreamDecoder
 from asr.inference.frontend import FrontendOutput, StreamingFrontend
-from asr.inference.options import TranscribeOptions
+from asr.inference.options import DecodingOptions, TranscribeOptions
 from asr.text.tokenizer import Tokenizer
+
+if TYPE_CHECKING:
+    from asr.decoding.ctc_beam import CTCBeamDecoder  # flashlight-text, imported only for the beam path
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,10 @@ class _Segmenter:
         tokenizer: Tokenizer,
         options: TranscribeOptions,
         model_context: Callable[[], ContextManager] = contextlib.nullcontext,
+        beam: CTCBeamDecoder | None = None,
     ):
         self.model, self.tokenizer, self.options = model, tokenizer, options
+        self.beam = beam  # the beam search each segment starts afresh (None: greedy)
         self.model_context = model_context  # entered around each encoder + head call
         self.frame_shift = model.frame_shift
         self.chunk = options.chunk_frames(self.frame_shift)
@@ -73,7 +78,7 @@ class _Segmenter:
         self._reset()
 
     def _reset(self) -> None:
-        self.decoder = make_decoder(self.options.beam_width)
+        self.decoder: StreamDecoder = self.beam.stream() if self.beam is not None else GreedyStream()
         self.cache = None  # encoder keys/values per layer (chunked mode)
         self.encoded = 0  # frames of the open segment already encoded
         self.log_probs: list[torch.Tensor] = []  # (C, V) per chunk of the open segment
@@ -168,7 +173,7 @@ class _Segmenter:
         return Segment(round(start, 3), round(start + self.encoded * self.frame_shift, 3), text, words)
 
     def _finalize(self) -> StreamEvent:
-        tokens = self.decoder.best()
+        tokens = self.decoder.finish()
         log_probs = torch.cat(self.log_probs)  # (T', V) of the whole segment
         offset = self.start * self.frame_shift
         words = group_words(self.tokenizer, align_tokens(log_probs, tokens), self.frame_shift, offset)
@@ -189,17 +194,24 @@ def transcribe_stream(
     blocks: Iterable[torch.Tensor],
     options: TranscribeOptions,
     model_context: Callable[[], ContextManager] = contextlib.nullcontext,
+    beam: CTCBeamDecoder | None = None,
 ) -> Iterator[StreamEvent]:
     """(N_i,) sample blocks at the model's rate -> partial and final :class:`StreamEvent`s.
 
     ``model_context()`` is entered around each subsampling, encoder and head call (e.g. autocast).
+    ``beam`` is the beam search to decode with (with its LM and hotwords); None builds one
+    from ``options`` when they ask for it (:attr:`TranscribeOptions.uses_beam`), else greedy.
 
     Memory is bounded by the longest segment, whatever the length of the stream. When
     ``blocks`` raises :class:`AudioError` part-way, the audio before it is transcribed and
     its final events yielded, then the error is raised again.
     """
     frontend = StreamingFrontend(model, model_context)
-    segmenter = _Segmenter(model, tokenizer, options, model_context)
+    if beam is None and options.uses_beam:
+        from asr.decoding.ctc_beam import CTCBeamDecoder
+
+        beam = CTCBeamDecoder(tokenizer, options.beam_width, options.decoding or DecodingOptions())
+    segmenter = _Segmenter(model, tokenizer, options, model_context, beam)
     error = None
     try:
         for block in blocks:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple, Sequence
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -9,9 +11,18 @@ from torch.nn import functional as F
 from asr.config import FeatureConfig, ModelConfig, SpecAugmentConfig
 from asr.model.features import GlobalCMVN, LogMel, SpecAugment
 from asr.model.encoder import TransformerEncoder
-from asr.model.subsampling import Conv2dSubsampling4
+from asr.model.subsampling import subsampling_class
 
 BLANK = 0  # CTC blank index; token ids start at 1
+
+
+class TrainingOutputs(NamedTuple):
+    """What the training losses need (:func:`CTCModel.forward_views`); ``views`` copies of a
+    batch of B utterances are stacked: rows ``v * B .. (v + 1) * B - 1`` are view ``v``."""
+
+    log_probs: torch.Tensor  # (views * B, T', V) float32, last layer
+    lengths: torch.Tensor  # (views * B,) output frames
+    inter_log_probs: tuple[torch.Tensor, ...]  # (views * B, T', V) float32 of each tapped layer, in layer order
 
 
 class CTCModel(nn.Module):
@@ -25,16 +36,17 @@ class CTCModel(nn.Module):
         self.features = LogMel(features)
         self.cmvn = GlobalCMVN(features.n_mels)
         self.specaug = SpecAugment(specaug)
-        self.subsampling = Conv2dSubsampling4(features.n_mels, model.subsampling_channels, model.d_model)
+        subsampling = subsampling_class(model.subsampling)
+        self.subsampling = subsampling(features.n_mels, model.subsampling_channels, model.d_model)
         self.encoder = TransformerEncoder(model)
         self.head = nn.Linear(model.d_model, vocab_size)
-        # seconds of audio per output frame: subsampling factor x feature hop
-        self.frame_shift = Conv2dSubsampling4.subsampling_rate * features.hop_length / features.sample_rate
+        # seconds of audio per output frame: subsampling factor x feature hop (0.04 at 4x, 0.08 at 8x)
+        self.frame_shift = self.subsampling.subsampling_rate * features.hop_length / features.sample_rate
 
     def min_samples(self) -> int:
         """Fewest samples that give one output frame."""
         cfg = self.features.config
-        return cfg.n_fft + (Conv2dSubsampling4.min_frames - 1) * cfg.hop_length
+        return cfg.n_fft + (self.subsampling.min_frames - 1) * cfg.hop_length
 
     def encode(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (B, T', D) encoder output, (B,) lengths"""
@@ -47,6 +59,27 @@ class CTCModel(nn.Module):
         x, lens = self.encode(waves, lengths)
         logits = self.head(x)  # (B, T', V)
         return logits.float().log_softmax(dim=-1), lens
+
+    def forward_views(
+        self, waves: torch.Tensor, lengths: torch.Tensor, views: int = 1, taps: Sequence[int] = ()
+    ) -> TrainingOutputs:
+        """(B, N), (B,) -> log-probs of ``views`` SpecAugment views of the batch (CR-CTC) and of
+        the layers in ``taps`` (InterCTC, 1-based, through the shared final norm and head).
+
+        The log-mel features are computed once; each view draws its own masks, and all views
+        go through the encoder as one batch (so one dynamic chunk draw serves them all).
+        """
+        feats, feat_lens = self.features(waves, lengths)  # (B, T, F)
+        feats = self.cmvn(feats)
+        if views > 1:
+            feats, feat_lens = feats.repeat(views, 1, 1), feat_lens.repeat(views)  # (views * B, T, F)
+        x, lens = self.subsampling(self.specaug(feats, feat_lens), feat_lens)  # (views * B, T', D)
+        out, tapped = self.encoder.forward_taps(x, lens, taps)
+
+        def log_probs(h: torch.Tensor) -> torch.Tensor:
+            return self.head(h).float().log_softmax(dim=-1)  # (views * B, T', V)
+
+        return TrainingOutputs(log_probs(out), lens, tuple(log_probs(h) for h in tapped))
 
 
 def ctc_loss(log_probs: torch.Tensor, lengths: torch.Tensor, tokens: torch.Tensor, token_lengths: torch.Tensor):

@@ -76,6 +76,29 @@ def plot_wer_vs_minutes(series: dict, out: Path, title: str = "") -> Path:
     return out
 
 
+def plot_variants(variants: dict[str, dict[str, list]], out: Path, title: str = "") -> Path:
+    """One panel per test set, one line per variant: {variant: {set: [(minutes, WER %), ...]}}."""
+    sets = sorted({name for curves in variants.values() for name in curves}, key=lambda n: (n != "test", n))
+    if not sets:
+        raise ValueError("no test-set curves to draw: train with train.py --curve")
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.5 * len(sets), 4.2), squeeze=False)
+    for ax, name in zip(axes[0], sets):
+        for variant, curves in variants.items():
+            if curves.get(name):
+                ax.plot(*zip(*curves[name]), marker="o", label=variant)
+        ax.set_title(name)
+        ax.set_xlabel("minutes of training")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("greedy WER (%)")
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("log", type=Path, help="metrics.csv written by train.py")

@@ -46,16 +46,11 @@ def word_errors(references: list[str], hypotheses: list[str]) -> WERResult:
 
 
 def read_kaldi_text(path: str | Path) -> dict[str, str]:
-    """Kaldi ``text`` file: ``utt-id transcript`` per line -> {id: transcript}."""
-    refs = {}
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        utt_id, _, text = line.strip().partition(" ")
-        if utt_id in refs:
-            raise ValueError(f"{path}:{number}: utterance id {utt_id!r} appears twice")
-        refs[utt_id] = text
-    return refs
+    """Kaldi ``text`` file: ``utt-id transcript`` per line (split at the first space or tab)
+    -> {id: transcript}; :class:`asr.text.kaldi.IdLinesError` names a duplicate id or bad bytes."""
+    from asr.text.kaldi import read_id_lines
+
+    return read_id_lines(path)
 
 
 def score(references: Mapping[str, str], hypotheses: Mapping[str, str]) -> WERResult:

@@ -6,6 +6,12 @@ loss skips its step (``skipped_steps``), an utterance whose audio cannot be read
 out of its batch (``skipped_utterances``), both counted, logged and printed on stderr; a
 run of :data:`MAX_BAD_STEPS` non-finite losses stops with :class:`NonFiniteLossError`,
 and running out of memory names the batch (:class:`BatchOutOfMemoryError`).
+
+Under DDP every skip is decided by all ranks together: one all-reduce of two flags after
+the forward pass; when any rank has a non-finite loss or nothing readable, every rank
+returns a zero loss that reaches every parameter (the gradient all-reduce runs as usual)
+and the optimizer step is dropped on all of them, so the weights stay identical and no
+rank waits for another. Running out of memory stays fatal (torchrun then stops every rank).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from asr.data.batch import Batch
 from asr.decoding import greedy_decode
 from asr.model import CTCModel
 from asr.model.ctc_model import ctc_loss
+from asr.training.losses import has_auxiliary_losses, training_loss
 from asr.text.tokenizer import Tokenizer
 
 MAX_BAD_STEPS = 20  # consecutive non-finite losses before the run stops
@@ -113,7 +120,9 @@ class ASRModule(L.LightningModule):
             self.model.cmvn.set_stats(mean, std)
         self.val_wer = WordErrorRate()
         self.bad_steps = 0  # consecutive non-finite losses
-        self.skipped_steps = 0
+        self.skipped_steps = 0  # optimizer steps skipped, by every rank together (the same count on each)
+        self.skipped_batches = 0  # this rank's batches that caused a skip (non-finite loss, nothing readable)
+        self._updates_pending = 0  # micro-batches with a real loss since the last optimizer step
         self.skipped_utterances = 0  # distinct training utterances left out of their batches
         self._left_out: set[str] = set()  # their ids
         self._reported: set[str] = set()  # report lines already printed
@@ -124,34 +133,75 @@ class ASRModule(L.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int):
         self._skip_unusable(batch)
-        if not batch.ids:  # nothing in this batch could be read
-            return None
-        self._batch = batch
-        try:
-            log_probs, lengths = self.model(batch.waves, batch.wave_lengths)
-            loss = ctc_loss(log_probs, lengths, batch.tokens, batch.token_lengths)
-        except torch.OutOfMemoryError as err:
-            raise self._out_of_memory(batch, "forward") from err
-        if not torch.isfinite(loss):
-            self.bad_steps += 1
-            self.skipped_steps += 1
-            self.log("skipped_steps", float(self.skipped_steps))
+        loss = None
+        if batch.ids:  # else nothing in this batch could be read
+            self._batch = batch
+            try:
+                if has_auxiliary_losses(self.recipe.model):  # InterCTC / CR-CTC besides CTC
+                    loss = training_loss(self.model, self.recipe.model, batch.waves, batch.wave_lengths,
+                                         batch.tokens, batch.token_lengths)  # fmt: skip
+                else:
+                    log_probs, lengths = self.model(batch.waves, batch.wave_lengths)
+                    loss = ctc_loss(log_probs, lengths, batch.tokens, batch.token_lengths)
+            except torch.OutOfMemoryError as err:
+                raise self._out_of_memory(batch, "forward") from err
+        nonfinite = loss is not None and not bool(torch.isfinite(loss))
+        ranks_nonfinite, ranks_empty = self._count_over_ranks(nonfinite, loss is None)
+        if ranks_nonfinite or ranks_empty:
+            return self._skip_step(batch, nonfinite, ranks_nonfinite, loss is None)
+        self.bad_steps = 0
+        self._updates_pending += 1
+        B = batch.waves.shape[0]
+        self.log("train_loss", loss, prog_bar=True, batch_size=B)
+        self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True, batch_size=B)
+        return loss
+
+    def _count_over_ranks(self, nonfinite: bool, empty: bool) -> tuple[int, int]:
+        """-> (ranks whose loss is not finite, ranks with nothing readable) over all ranks:
+        one all-reduce of two flags, so that every rank takes the same decision (a rank that
+        skipped alone would leave the others waiting in the gradient all-reduce)."""
+        flags = torch.tensor([float(nonfinite), float(empty)], device=self.device)
+        if self._trainer is not None and self._trainer.world_size > 1:
+            flags = self._trainer.strategy.reduce(flags, reduce_op="sum")
+        return int(flags[0]), int(flags[1])
+
+    def _skip_step(self, batch: Batch, nonfinite: bool, ranks_nonfinite: int, empty: bool) -> torch.Tensor:
+        """Skip this step on every rank together: -> a zero loss whose graph reaches every
+        parameter, so DDP's gradient all-reduce runs as usual (on zeros), and
+        :meth:`on_before_optimizer_step` then drops the update (no weight decay, no moments)."""
+        self.skipped_steps += 1
+        self.skipped_batches += int(nonfinite or empty)
+        self.log("skipped_steps", float(self.skipped_steps))
+        world = self._trainer.world_size if self._trainer is not None else 1
+        where = f" on rank {self.global_rank} of {world}" if world > 1 else ""
+        if nonfinite:
             print(
-                f"warning: non-finite loss at step {self.global_step} ({_ids(batch.ids)}); step skipped, "
+                f"warning: non-finite loss at step {self.global_step}{where} ({_ids(batch.ids)}); step skipped, "
                 f"{self.skipped_steps} so far",
                 file=sys.stderr,
             )
+        elif empty and world > 1:
+            print(
+                f"warning: nothing readable in the batch at step {self.global_step}{where}; step skipped on every "
+                f"rank, {self.skipped_steps} so far",
+                file=sys.stderr,
+            )
+        if ranks_nonfinite:
+            self.bad_steps += 1  # the same count on every rank: they stop together
             if self.bad_steps >= MAX_BAD_STEPS:
                 raise NonFiniteLossError(
                     f"{self.bad_steps} non-finite losses in a row (last at step {self.global_step}); "
                     f"stopping (lower optim.lr?)"
                 )
-            return None  # Lightning skips the optimizer step
-        self.bad_steps = 0
-        B = batch.waves.shape[0]
-        self.log("train_loss", loss, prog_bar=True, batch_size=B)
-        self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True, batch_size=B)
-        return loss
+        return sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        # Every micro-batch since the last update was skipped (on every rank alike): no
+        # gradient at all, so AdamW leaves each weight and its moments untouched.
+        if not self._updates_pending:
+            for param in self.model.parameters():
+                param.grad = None
+        self._updates_pending = 0
 
     def backward(self, loss: torch.Tensor, *args, **kwargs) -> None:
         try:
@@ -186,13 +236,19 @@ class ASRModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         # epoch-level, so the counts reach the logs whatever log_every_n_steps is
-        totals = {"skipped_steps_total": self.skipped_steps, "skipped_utterances_total": self.skipped_utterances}
+        # skipped steps are the same on every rank (taken together); batches and utterances add up
+        self.log("skipped_steps_total", float(self.skipped_steps), reduce_fx="max", sync_dist=True)
+        totals = {"skipped_batches_total": self.skipped_batches, "skipped_utterances_total": self.skipped_utterances}
         for name, count in totals.items():
             self.log(name, float(count), reduce_fx="sum", sync_dist=True)  # summed over ranks
 
     def validation_step(self, batch: Batch, batch_idx: int):
         self._skip_unusable(batch)
         if not batch.ids:
+            # log on every rank all the same (with no weight): each metric is synced across
+            # ranks at the end of validation, and a rank that never logged one would not join
+            self.log("val_loss", torch.zeros((), device=self.device), prog_bar=True, batch_size=0, sync_dist=True)
+            self.log("val_wer", self.val_wer, prog_bar=True, batch_size=0)
             return
         log_probs, lengths = self.model(batch.waves, batch.wave_lengths)
         loss = ctc_loss(log_probs, lengths, batch.tokens, batch.token_lengths)

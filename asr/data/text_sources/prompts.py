@@ -13,13 +13,12 @@ Packages may be installed, or unpacked with ``apt-get download PKG && dpkg -x PK
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from asr.data.debian import PackageError, unpack_deb
 from asr.data.text_sources.rdata import read_lazyload
 from asr.text import normalize_text
 
@@ -96,16 +95,11 @@ def unpack_prompt_packages(root: Path = UNPACK_ROOT, packages: Sequence[str] = P
         stamp = root / f".{package}.unpacked"
         if stamp.exists():
             continue
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                subprocess.run(["apt-get", "download", "-q", package], cwd=tmp, check=True, capture_output=True,
-                               timeout=300)  # fmt: skip
-                for deb in Path(tmp).glob("*.deb"):
-                    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, capture_output=True, timeout=300)
-            except (OSError, subprocess.SubprocessError) as err:
-                print(f"eval prompts: could not unpack Debian {package} ({type(err).__name__}); its list is missing")
-                continue
+        try:
+            unpack_deb(package, root)
+        except PackageError as err:
+            print(f"eval prompts: could not unpack Debian {package} ({err}); its list is missing")
+            continue
         stamp.touch()
 
 

@@ -1,0 +1,76 @@
+"""Export a trained model for deployment.
+
+    python -m asr.cli.export --model exp/demo/model.pt --format onnx --out exp/demo/onnx [--precision int8]
+
+Writes an ONNX model directory (read by ``load_model(DIR)`` and ``transcribe.py --model DIR``):
+``model.onnx`` (full context: log-mel in, CTC log-probs and lengths out, dynamic batch and
+time), ``subsampling.onnx`` and ``chunk.onnx`` (streaming: caches as explicit inputs and
+outputs), ``tokenizer.model`` and ``model.json`` (inputs, outputs, features, chunking).
+``--precision int8`` also writes ``model.int8.onnx`` and ``chunk.int8.onnx``, quantized by
+onnxruntime (dynamic int8 weight matrices). Needs the ``onnx`` extra (requirements-onnx.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+FORMATS = ("onnx",)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, required=True, help="model.pt or Lightning .ckpt")
+    parser.add_argument("--format", choices=FORMATS, default="onnx", help="export format (default: onnx)")
+    parser.add_argument("--out", type=Path, required=True, help="directory to write (replaced if it exists)")
+    parser.add_argument(
+        "--precision", choices=("32", "int8"), default="32", help="int8: also write onnxruntime-quantized graphs"
+    )
+    return parser.parse_args(argv)
+
+
+def copy_decoding_defaults(model: Path, out: Path) -> None:
+    """The model's ``decoding.json`` (beam-search LM and weights), if it has one, into the
+    export, its LM and lexicon paths made relative to ``out``."""
+    import json
+    import os
+
+    from asr.audio.atomic import atomic_write_text
+    from asr.inference.options import DECODING_FILE, decoding_defaults
+
+    defaults = decoding_defaults(model)
+    if defaults is None:
+        return
+    source = json.loads((Path(model).parent / DECODING_FILE).read_text(encoding="utf-8"))
+    for key in ("lm", "lexicon"):
+        value = getattr(defaults, key)
+        source[key] = os.path.relpath(Path(value).resolve(), Path(out).resolve()) if value else value
+    atomic_write_text(Path(out) / DECODING_FILE, json.dumps(source, indent=2) + "\n")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from asr.inference.checkpoint import CheckpointError, load_parts
+
+    try:
+        recipe, tokenizer, model = load_parts(args.model)
+    except CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        from asr.export.onnx import OPSET, export_onnx
+    except ImportError as err:
+        print(f"error: ONNX export needs the onnx extra ({err}): pip install -r requirements-onnx.txt", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    out = export_onnx(recipe, tokenizer, model, args.out, int8=args.precision == "int8")
+    copy_decoding_defaults(args.model, out)
+    files = ", ".join(sorted(p.name for p in out.iterdir()))
+    print(f"{out}: {files} (opset {OPSET}, {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
