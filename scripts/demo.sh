@@ -24,13 +24,16 @@ echo "== training for at most $(( left / 60 )) min $(( left % 60 )) s (what is l
 .venv/bin/python train.py --config "$RECIPE" trainer.max_time="$budget" "$@"
 echo "== LM weight and word score, tuned on dev (beam 8): exp/demo/decoding.json"
 .venv/bin/python -m asr.cli.tune_decoding --model exp/demo/model.pt --manifest data/synth/dev.jsonl \
-  --lm exp/demo/lm/words3.arpa --lm-weights 0.5 0.7 1.0 --word-scores 0 0.5 1 | tail -n 1
+  --lm exp/demo/lm/words3.arpa --lm-weights 0.5 0.7 1.0 --word-scores 0 0.5 1 > exp/demo/tune_decoding.log 2>&1 \
+  || { tail -n 3 exp/demo/tune_decoding.log >&2; exit 1; }
+grep "best:" exp/demo/tune_decoding.log
 echo "== transcribing the test sets (sentences and voices unseen in training)"
 for split in test unseen real; do
   .venv/bin/python transcribe.py --model exp/demo/model.pt --ref "exp/demo/$split.ref" \
     --report "exp/demo/${split}_wer.json" @"exp/demo/$split.list" > "exp/demo/$split.hyp"
   .venv/bin/python transcribe.py --model exp/demo/model.pt --beam 32 --ref "exp/demo/$split.ref" \
-    --report "exp/demo/${split}_lm_wer.json" @"exp/demo/$split.list" > "exp/demo/$split.lm.hyp"
+    --report "exp/demo/${split}_lm_wer.json" @"exp/demo/$split.list" > "exp/demo/$split.lm.hyp" 2> "exp/demo/$split.lm.log" \
+    || { tail -n 3 "exp/demo/$split.lm.log" >&2; exit 1; }
   printf '%-7s greedy        %s\n' "$split" "$(tail -n 1 "exp/demo/$split.hyp")"
   printf '%-7s beam 32 + LM  %s\n' "$split" "$(tail -n 1 "exp/demo/$split.lm.hyp")"
 done

@@ -263,3 +263,15 @@ def test_librispeech_lm_download_refuses_a_bad_checksum(openslr11, tmp_path, cap
     assert "librispeech-lexicon.txt: corrupted download refused" in capsys.readouterr().err
     assert not (out / "librispeech-lexicon.txt").exists()
     assert lm_cli.main(["--librispeech", str(out), "--url", url, "--files", "librispeech-lexicon.txt"]) == 1
+
+
+@pytest.mark.parametrize("estimator", ["kenlm", "irstlm"])
+def test_a_relative_output_path_works(tmp_path, monkeypatch, estimator):
+    """The main job writes exp/demo/lm/words3 from the repository root: a relative --out."""
+    require(estimator)
+    monkeypatch.chdir(tmp_path)
+    Path("text.txt").write_text("THE COT\nTHE CAT\nTHE COT\n")
+    args = ["--out", "exp/lm/words2", "--text", "text.txt", "--order", "2", "--estimator", estimator]
+    assert lm_cli.main(args) == 0
+    assert "THE COT" in arpa_ngrams(Path("exp/lm/words2.arpa"), 2)
+    assert [p.name for p in Path("exp/lm").iterdir() if p.is_dir()] == []  # no scratch folder left

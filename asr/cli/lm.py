@@ -194,7 +194,8 @@ def estimate_irstlm(sentences: list[str], arpa: Path, order: int, prune: list[in
 
     tlm = irstlm_tool("tlm", irstlm_bin)
     thresholds = [*prune, *[prune[-1] if prune else 0] * order][:order]  # lmplz's rule: the last count repeats
-    with tempfile.TemporaryDirectory(prefix=arpa.name + ".", dir=arpa.parent) as tmp:
+    # absolute: tlm runs inside the folder, so a relative --out would name a path it cannot find
+    with tempfile.TemporaryDirectory(prefix=arpa.name + ".", dir=arpa.parent.resolve()) as tmp:
         marked, written = Path(tmp) / "text", Path(tmp) / "lm.arpa"
         marked.write_text("".join(f"<s> {s} </s>\n" for s in sentences), encoding="utf-8")  # add-start-end.sh
         for smoothing, description in IRSTLM_SMOOTHING.items():
