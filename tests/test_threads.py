@@ -68,3 +68,12 @@ def test_a_fresh_process_gets_the_environment_before_torch_loads():
     assert line.startswith("threads: ")
     torch_threads, env_threads = counts.split()
     assert torch_threads == env_threads == line.split()[1].rstrip(",")
+
+
+def test_train_py_chooses_its_threads_before_torch_loads():
+    """Checking a recipe imports Lightning (and torch): the choice must come first, or it is void."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+    done = subprocess.run([sys.executable, "train.py", "--config", "recipes/demo/demo.yaml", "model.nonesuch=1"],
+                          capture_output=True, text=True, env=env)  # fmt: skip
+    assert done.returncode == 2 and "model.nonesuch" in done.stderr
+    assert done.stdout.startswith("threads: ") and "already loaded" not in done.stdout

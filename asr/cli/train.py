@@ -116,12 +116,12 @@ def final_checkpoint(trainer, module, datamodule, checkpoints) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from asr.training.threads import configure
+
+    print(configure(args.threads))  # before torch starts its thread pool (checking a recipe loads Lightning)
     recipe = recipe_or_report(args.config, args.overrides)
     if recipe is None:
         return 2
-    from asr.training.threads import configure
-
-    print(configure(args.threads))  # before torch starts its thread pool
     import lightning as L
     import torch
 
