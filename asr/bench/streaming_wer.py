@@ -25,7 +25,7 @@ def parse_args(argv):
     parser.add_argument("--ref", type=Path, required=True, help="references, Kaldi text format")
     parser.add_argument("--chunk-ms", type=int, default=640, help="streaming chunk in ms (default: 640)")
     parser.add_argument("--left-chunks", type=int, default=8, help="chunks of left context, -1 = all (default: 8)")
-    parser.add_argument("--beam", type=int, default=1, help="CTC prefix beam width, 1 = greedy (default: 1)")
+    parser.add_argument("--beam", type=int, default=1, help="CTC beam width, 1 = greedy (default: 1)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N utterances (default: all)")
     parser.add_argument(
         "--max-relative", type=float, default=0.10, help="allowed relative WER increase (default: 0.10)"

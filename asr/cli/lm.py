@@ -95,7 +95,9 @@ def read_sentences(path: Path) -> list[str]:
     if path.suffix == ".jsonl":
         return [json.loads(line)["text"] for line in lines if line.strip()]
     if path.suffix == ".ref" or path.name == "text":
-        return [line.split(maxsplit=1)[1] if len(line.split(maxsplit=1)) == 2 else "" for line in lines]
+        from asr.text.kaldi import read_id_lines  # the project's one id-line parser
+
+        return list(read_id_lines(path).values())
     return lines
 
 

@@ -51,7 +51,7 @@ def fetch(cache: Path, source: Source) -> tuple[Path, str]:
         if source.registry == "pypi":
             version = _fetch_pypi(source, download, folder)
         elif source.registry == "debian":
-            version = _fetch_debian(source, download, folder)
+            version = _fetch_debian(source, folder)
         else:
             raise FetchError(f"unknown registry {source.registry!r}")
     finally:
@@ -100,7 +100,7 @@ def _unpack(archive: Path, folder: Path, members: set[str]) -> None:
         raise FetchError(f"{archive.name}: {len(missing)} expected files missing, first {missing[0]}")
 
 
-def _fetch_debian(source: Source, download: Path, folder: Path) -> str:
+def _fetch_debian(source: Source, folder: Path) -> str:
     version = unpack_deb(source.package, folder)
     missing = sorted(m for m in needed_members(source) if not (folder / m).is_file())
     if missing:
