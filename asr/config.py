@@ -51,6 +51,9 @@ class CorpusConfig:
     # "synth" only: everyday text (asr.data.text_sources), split per source, and the test sets that tell the truth
     text_sources: tuple[str, ...] = ("docstrings",)  # names in asr.data.text_sources.SOURCES; missing ones are skipped
     heldout_sentences: int = 300  # never trained on: read by the unseen engine for the "unseen" test set
+    # share of train_sentences synthesized; the sentence pool and the dev/test splits stay as they are
+    # (scripts/demo.sh lowers it on fewer idle cores than the recipe is sized for)
+    train_share: float = 1.0
     eval_sets: tuple[str, ...] = ()  # "unseen" (an engine never trained on), "real" (human speech): scored as tests
     eval_root: str = "data"  # eval sets live in <eval_root>/<name>/test
     unseen_utterances: int = 200
@@ -132,6 +135,12 @@ class DataConfig:
     buckets: int = 30
     num_workers: int = 1
     speed_perturb: tuple[float, ...] = ()  # e.g. [0.9, 1.0, 1.1]; empty = off
+    # Folders written by `python -m asr.cli.shards`: utterances in their indexes are read by
+    # memory map (int16 PCM at features.sample_rate) instead of decoded; the others as before.
+    shards: tuple[str, ...] = ()
+    # Speed perturbation and the augment section's batchable transforms run in the training
+    # step on the batch's device (asr.data.augment.device); the loader yields clean audio.
+    augment_device: bool = False
 
 
 @dataclass(frozen=True)

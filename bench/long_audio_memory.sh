@@ -38,7 +38,7 @@ mid=$(date +%s)
 sixty=$(peak_kb "$WORK/60min.flac" "$@")
 end=$(date +%s)
 diff_mb=$(( (sixty - one) / 1024 ))
-echo "options: ${*:-(defaults: full context within segments)}"
+echo "options: ${*:-(defaults: full context, overlapping windows)}"
 echo "1-minute file:  peak RSS $(( one / 1024 )) MB ($(( mid - start )) s)"
 echo "60-minute file: peak RSS $(( sixty / 1024 )) MB ($(( end - mid )) s)"
 echo "difference: ${diff_mb} MB (limit ${LIMIT_MB} MB); words transcribed: $(cut -f2 "$WORK/60min.hyp" | wc -w)"

@@ -4,6 +4,7 @@
 # at half that load, memory per stream, and hostile clients beside the good ones.
 #   bash bench/server_load.sh [MODEL] [LIST] [server_load options...]
 #   e.g. bash bench/server_load.sh exp/demo/model.pt exp/demo/test.list --json exp/server_load.json
+#   batched vs unbatched: add --max-batch 1 for the unbatched server (default: the server's batching)
 # Runs on cores ${CORES:-0,1} (server and clients together), one torch thread per worker;
 # stops by itself (about 2-4 minutes). Needs requirements-serve.txt installed.
 set -euo pipefail

@@ -6,28 +6,42 @@
 # Extra arguments are recipe overrides, e.g.: bash scripts/demo.sh trainer.max_epochs=2
 # BUDGET_MIN (default 30) is the whole job's budget; RESERVE_S (default 270) is kept for
 # the final validation, export, LM tuning and transcription after training.
+# The corpus is sized for 2 idle cores: with fewer (taskset, or a busy machine at the start)
+# a share of the training sentences is synthesized (corpus.train_share; the test sets stay
+# the same), so synthesis leaves training its part of the budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 BUDGET_MIN=${BUDGET_MIN:-30}
 RESERVE_S=${RESERVE_S:-270}
 RECIPE=recipes/demo/demo.yaml
-sets=(); for override in "$@"; do sets+=(--set "$override"); done
+at() { printf '[%d:%02d] ' $(( ($(date +%s) - start) / 60 )) $(( ($(date +%s) - start) % 60 )); }
 bash scripts/setup.sh
-.venv/bin/python -m asr.cli.prepare --config "$RECIPE" "$@"
-echo "== word 3-gram LM of the training text (no dev or test sentence in it)"
+overrides=("$@")
+if [[ " $* " != *" corpus.train_share="* ]]; then
+  idle=$(.venv/bin/python -c "from asr.training.threads import busy_cores as b, choose_threads as c, usable_cores as u
+print(c(min(u(), 2), b(1.0))[0])")
+  if [ "$idle" -lt 2 ]; then
+    echo "== $idle idle core of the 2 the corpus is sized for: $idle/2 of the training sentences"
+    overrides+=("corpus.train_share=$(( idle * 50 ))e-2")
+  fi
+fi
+sets=(); for override in "${overrides[@]}"; do sets+=(--set "$override"); done
+echo "== $(at)synthesized corpus, test sets, tokenizer"
+.venv/bin/python -m asr.cli.prepare --config "$RECIPE" "${overrides[@]}"
+echo "== $(at)word 3-gram LM of the training text (no dev or test sentence in it)"
 .venv/bin/python -m asr.cli.lm --recipe "$RECIPE" "${sets[@]}" --out exp/demo/lm/words3
 left=$(( BUDGET_MIN * 60 - ($(date +%s) - start) - RESERVE_S ))
 [ "$left" -lt 120 ] && left=120
 budget=$(printf '00:%02d:%02d:%02d' $(( left / 3600 )) $(( left / 60 % 60 )) $(( left % 60 )))  # DD:HH:MM:SS
-echo "== training for at most $(( left / 60 )) min $(( left % 60 )) s (what is left of ${BUDGET_MIN} min)"
-.venv/bin/python train.py --config "$RECIPE" trainer.max_time="$budget" "$@"
-echo "== LM weight and word score, tuned on dev (beam 8): exp/demo/decoding.json"
+echo "== $(at)training for at most $(( left / 60 )) min $(( left % 60 )) s (what is left of ${BUDGET_MIN} min)"
+.venv/bin/python train.py --config "$RECIPE" trainer.max_time="$budget" "${overrides[@]}"
+echo "== $(at)LM weight and word score, tuned on dev (beam 8): exp/demo/decoding.json"
 .venv/bin/python -m asr.cli.tune_decoding --model exp/demo/model.pt --manifest data/synth/dev.jsonl \
   --lm exp/demo/lm/words3.arpa --lm-weights 0.5 0.7 1.0 --word-scores 0 0.5 1 > exp/demo/tune_decoding.log 2>&1 \
   || { tail -n 3 exp/demo/tune_decoding.log >&2; exit 1; }
 grep "best:" exp/demo/tune_decoding.log
-echo "== transcribing the test sets (sentences and voices unseen in training)"
+echo "== $(at)transcribing the test sets (sentences and voices unseen in training)"
 for split in test unseen real; do
   .venv/bin/python transcribe.py --model exp/demo/model.pt --ref "exp/demo/$split.ref" \
     --report "exp/demo/${split}_wer.json" @"exp/demo/$split.list" > "exp/demo/$split.hyp"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,11 @@ def test_fetch_from_the_registry_into_a_relative_cache(tmp_path, monkeypatch):
     folder, version = fetch(Path("cache"), source)
     assert version and folder.is_absolute()
     assert all((folder / member).is_file() for member in needed_members(source))
+
+
+def test_a_tool_whose_working_folder_is_gone_is_named_as_such(tmp_path):
+    from asr.data.debian import PackageError, run_tool
+
+    with pytest.raises(PackageError, match="working folder .*gone"):
+        run_tool([sys.executable, "-c", "pass"], tmp_path / "removed", "pip download x")
+    assert run_tool([sys.executable, "-c", "print('ok')"], tmp_path, "a check").strip() == "ok"

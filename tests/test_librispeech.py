@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import shutil
 import tarfile
@@ -27,6 +28,7 @@ from asr.data.librispeech import ChecksumError, download, fetch_subset, read_md5
 
 ROOT = Path(__file__).parents[1]
 RECIPE = ROOT / "recipes" / "librispeech" / "train_100h.yaml"
+README = ROOT / "recipes" / "librispeech" / "README.md"
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog",
     "A small model learns the sound of words",
@@ -338,3 +340,103 @@ def test_archive_with_a_member_outside_librispeech_is_refused_and_deleted(tmp_pa
         fetch_subset("dev-clean", root, "http://127.0.0.1:9/", _md5(archive))  # found locally: no download
     assert not archive.exists() and not (root / "dev-clean").exists()
     assert not (tmp_path / "escaped.txt").exists() and not (tmp_path.parent / "escaped.txt").exists()
+
+
+def _readme_table() -> dict[str, dict[str, str]]:
+    """The README's "Every value and the anchor it follows" table: key -> {recipe: cell}."""
+    rows = {}
+    for line in README.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and re.fullmatch(r"`[a-z]+\.[a-z_]+`", cells[0]):
+            rows[cells[0].strip("`")] = {"train_100h": cells[1], "train_960h": cells[2]}
+    return rows
+
+
+def test_recipes_build_the_block_size_and_flops_their_readme_states():
+    """Both recipes load, build a 20-30M model, and every key the README's table lists (the
+    block options among them) has the value it states; so do the summary's parameter counts
+    and GFLOPs. A lead who changes a key in a recipe must change the README with it."""
+    import yaml
+
+    from asr.bench.flops import flops_per_second
+    from asr.config import load_recipe, recipe_to_dict
+    from asr.model import CTCModel
+
+    table = _readme_table()
+    block = {"subsampling", "pos_enc", "macaron", "conv_kernel", "conv_causal", "chunk_train_prob",
+             "max_chunk_frames", "max_left_chunks", "inter_ctc_weight", "cr_ctc_weight"}  # fmt: skip
+    assert {f"model.{key}" for key in block} | {"specaug.time_masks", "optim.lr", "trainer.max_epochs"} <= set(table)
+    summary = {}  # recipe -> its row in the README's first table (later tables repeat the name)
+    for line in README.read_text().splitlines():
+        if line.startswith("| `train_"):
+            summary.setdefault(line.split("|")[1].strip(), line)
+    for name in ("train_100h", "train_960h"):
+        recipe = load_recipe(ROOT / "recipes" / "librispeech" / f"{name}.yaml")
+        values = recipe_to_dict(recipe)
+        for key, cells in table.items():
+            section, field = key.split(".")
+            assert values[section][field] == yaml.safe_load(cells[name]), f"{name}.yaml {key}"
+        assert (recipe.model.subsampling, recipe.model.pos_enc, recipe.model.conv_causal) == ("dw8", "rope", False)
+        vocab = recipe.tokenizer.vocab_size + 1
+        model = CTCModel(recipe.model, recipe.features, recipe.specaug, vocab)
+        params = sum(p.numel() for p in model.parameters())
+        assert 20e6 <= params <= 30e6, f"{name}: {params} parameters"
+        cells = [c.strip() for c in summary[f"`{name}.yaml`"].strip("|").split("|")]
+        assert cells[2] == f"{params / 1e6:.1f}M"
+        assert cells[3] == f"{flops_per_second(recipe.model, recipe.features, vocab, 12.3) / 1e9:.3f}"
+
+
+def test_full_size_recipes_take_a_training_step_on_librispeech_format_audio(archives):
+    """Each recipe's real model (not shrunk): one optimizer step on an utterance of the tiny
+    train-clean-100 archive, through the step bench/gpu.sh times (CR-CTC's two views, a
+    dynamic chunk draw, fp32 losses). The loss is finite and every trained weight moves."""
+    import io
+
+    import soundfile as sf
+
+    from asr.bench.train import training_step
+    from asr.config import load_recipe
+    from asr.model import CTCModel
+
+    with tarfile.open(archives["train-clean-100"]) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".flac"))
+        audio, rate = sf.read(io.BytesIO(tar.extractfile(member).read()), dtype="float32")
+    assert rate == 16000 and len(audio) > 16000
+    waves, lengths = torch.from_numpy(audio)[None], torch.tensor([len(audio)])  # (1, N), (1,)
+    for name in ("train_100h", "train_960h"):
+        recipe = load_recipe(ROOT / "recipes" / "librispeech" / f"{name}.yaml")
+        vocab = recipe.tokenizer.vocab_size + 1
+        torch.manual_seed(0)
+        model = CTCModel(recipe.model, recipe.features, recipe.specaug, vocab).train()
+        before = {k: v.clone() for k, v in model.named_parameters()}
+        tokens = torch.randint(1, vocab, (1, 6))  # 6 tokens: well under the ~2 s utterance's 80 ms frames
+        optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.optim.lr, weight_decay=0.0)  # only gradients move weights
+        step = training_step(model, recipe, optimizer, (waves, lengths, tokens, torch.tensor([6])), 1, bf16=False)
+        loss = step()
+        assert math.isfinite(loss) and loss > 0, name
+        unchanged = [k for k, v in model.named_parameters() if torch.equal(v, before[k])]
+        assert unchanged == [], f"{name}: {unchanged[:3]}"
+
+
+def test_gpu_benchmark_command_reports_the_recipe_with_both_views_counted(tmp_path, capsys):
+    """``python -m asr.bench.train`` (bench/gpu.sh's second command) on a CPU with one short
+    step: the 960 h model's FLOPs include CR-CTC's second view, and the recipe's cost follows
+    from its 50 epochs of 960.9 h at the measured rate."""
+    from asr.bench import train
+    from asr.bench.flops import TRAINING_FACTOR, feature_frames, forward_flops
+    from asr.config import load_recipe
+
+    path = ROOT / "recipes" / "librispeech" / "train_960h.yaml"
+    out = tmp_path / "figures.json"
+    argv = ["--config", str(path), "--batch-seconds", "3", "--steps", "1", "--warmup", "0", "--json", str(out)]
+    assert train.main(argv) == 0
+    (row,) = json.loads(out.read_text())
+    recipe = load_recipe(path)
+    frames = feature_frames(round(12.3 * 16000), recipe.features)  # one synthetic 12.3 s utterance
+    one_view = forward_flops(recipe.model, recipe.features, 501, 1, frames)["total"]
+    assert row["views"] == 2 and row["utterances_per_micro_batch"] == 1
+    assert row["model_gflop_per_step"] == round(TRAINING_FACTOR * 2 * one_view / 1e9, 1)
+    assert row["recipe_gpu_hours"] == pytest.approx(50 * 960.9 / row["audio_seconds_per_second"])
+    printed = capsys.readouterr().out
+    assert printed.startswith("train_960h: 25.22 M parameters; d 256 x 16, dw8, rope, macaron, conv 31 centred")
+    assert "CR-CTC 0.2 (2 views)" in printed and "the recipe's 50 epochs of 960.9 h" in printed

@@ -96,6 +96,16 @@ def test_full_context_batch_equals_torch(torch_recognizer, onnx_recognizer, spee
         assert [words(t) for t in a] == [words(t) for t in b]
 
 
+def test_long_file_windows_equal_torch(torch_recognizer, onnx_recognizer, speech):
+    """A file longer than a segment goes through the windowed path (asr/inference/windows.py):
+    the same windows, cuts and joined words from the full-context graph as from torch."""
+    options = TranscribeOptions(max_segment_s=1.2, min_segment_s=1.0)  # windows of at most 1.2 s
+    (a,), (b,) = (list(r.transcribe_files([speech[0]], options)) for r in (onnx_recognizer, torch_recognizer))
+    assert len(b.transcript.segments) >= 3 and len(b.transcript.text) > 10
+    assert a.transcript.text == b.transcript.text and words(a.transcript) == words(b.transcript)
+    assert [(s.start, s.end) for s in a.transcript.segments] == [(s.start, s.end) for s in b.transcript.segments]
+
+
 def test_streaming_chunks_equal_torch(torch_recognizer, onnx_recognizer, speech):
     tm, om = torch_recognizer.model, onnx_recognizer.model
     wave = read_audio(speech[0])

@@ -433,7 +433,7 @@ def tiny_training_args(corpus: Path, exp: Path) -> list[str]:
         "--config", str(DEMO), f"exp_dir={exp}", "corpus.kind=librispeech", f"corpus.root={corpus}",
         "corpus.train_splits=[train]", "corpus.dev_splits=[dev]", "corpus.test_splits=[dev]",
         "tokenizer.kind=char", "model.d_model=16", "model.n_heads=2", "model.n_layers=1", "model.ff_dim=32",
-        "model.subsampling_channels=4", "model.conv_kernel=0", "model.chunk_train_prob=0", "data.num_workers=0",
+        "model.subsampling_channels=4", "model.subsampling=conv4", "model.conv_kernel=0", "model.chunk_train_prob=0", "data.num_workers=0",
         "data.max_batch_seconds=3", "data.buckets=1", "optim.warmup_steps=2", "trainer.max_epochs=2",
         "trainer.precision=32-true", "trainer.accelerator=cpu", "trainer.devices=1", "trainer.log_every_n_steps=1",
         "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.num_sanity_val_steps=0",

@@ -52,7 +52,7 @@ def training_args(corpus, exp: Path) -> list[str]:
         f"corpus.dev_sentences={corpus.dev_sentences}", f"corpus.test_sentences={corpus.test_sentences}",
         f"corpus.train_voices={corpus.train_voices}", f"corpus.seed={corpus.seed}",
         "tokenizer.kind=char", "model.d_model=32", "model.n_heads=2", "model.n_layers=1", "model.ff_dim=64",
-        "model.subsampling_channels=8", "model.dropout=0.0", "model.conv_kernel=0", "model.chunk_train_prob=0",
+        "model.subsampling_channels=8", "model.subsampling=conv4", "model.dropout=0.0", "model.conv_kernel=0", "model.chunk_train_prob=0",
         "specaug.freq_masks=0", "specaug.time_masks=0", "data.num_workers=0", "data.max_batch_seconds=8",
         "data.buckets=1", "optim.lr=0.003", "optim.warmup_steps=3", "trainer.max_epochs=4",
         "trainer.max_time=null", "trainer.precision=32-true", "trainer.accelerator=cpu", "trainer.devices=1",

@@ -50,6 +50,17 @@ def test_test_transcripts_never_reach_the_training_text(config):
     assert len(after["train"]) == 200  # refilled from the source, not shrunk
 
 
+def test_a_train_share_synthesizes_fewer_training_sentences_and_keeps_the_test_sets(config):
+    whole = corpus_sentences(config, exclude=set())
+    half = corpus_sentences(replace(config, train_share=0.5), exclude=set())
+    assert len(half["train"]) == 100
+    assert {source for source, _ in half["train"]} == set(SOURCES)
+    for split in ("dev", "test", "heldout"):
+        assert half[split] == whole[split], split
+    with pytest.raises(ValueError, match="corpus.train_share"):
+        corpus_sentences(replace(config, train_share=0.0), exclude=set())
+
+
 def test_mixing_repeats_and_samples_by_weight(tmp_path, capsys):
     write_noise_corpus(tmp_path, "extra", 10, seed=1)
     twice = mixed_entries((f"{tmp_path / 'extra'}:2",), seed=0)

@@ -10,6 +10,7 @@ blocks equal the one-shot result.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -25,8 +26,7 @@ class StreamingResampler:
         self.orig, self.new = orig_rate // gcd, new_rate // gcd
         self.identity = orig_rate == new_rate
         if not self.identity:
-            resampler = torchaudio.transforms.Resample(orig_rate, new_rate)
-            self.kernel, self.width = resampler.kernel, resampler.width  # (new, 1, 2 * width + orig)
+            self.kernel, self.width = _kernel(orig_rate, new_rate)  # (new, 1, 2 * width + orig)
         else:
             self.kernel, self.width = None, 0
         self.buffer = torch.zeros(self.width)  # input samples from index ``next_block * orig - width`` on
@@ -67,3 +67,12 @@ class StreamingResampler:
         out = out[: max(total - self.emitted, 0)]
         self.emitted += out.numel()
         return out
+
+
+@functools.lru_cache(maxsize=8)
+def _kernel(orig_rate: int, new_rate: int) -> tuple[torch.Tensor, int]:
+    """torchaudio's polyphase kernel and its width, built once per pair of rates (2-5 ms
+    each time for 44.1 or 22.05 kHz: as much as the model takes for a second of audio).
+    Only read, never written: conv1d takes it as it is."""
+    resampler = torchaudio.transforms.Resample(orig_rate, new_rate)
+    return resampler.kernel, resampler.width

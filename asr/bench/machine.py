@@ -25,11 +25,36 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a GPU's peak-memory count afresh (a CPU's peak resident set cannot be reset)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
 def peak_memory_gib(device: torch.device) -> float:
     """The process's peak resident set on a CPU; peak allocated tensor memory on a GPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**30
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
+
+
+# Vendor dense (no sparsity) bf16 tensor-core peaks, TFLOP/s, by a substring of the device
+# name, most specific first: what model FLOP utilization (MFU) is conventionally held against.
+SPEC_BF16_TFLOPS = (
+    ("H100 PCIe", 756.0),
+    ("H100 NVL", 835.0),
+    ("H200 NVL", 835.0),
+    ("H200", 989.0),  # SXM; the same tensor cores as the H100 SXM
+    ("H100", 989.0),  # SXM
+    ("A100", 312.0),
+    ("L40S", 362.0),
+    ("L4", 121.0),
+)
+
+
+def spec_bf16_tflops(name: str) -> float | None:
+    """The vendor's dense bf16 peak of a device named ``name`` (None when not in the table)."""
+    return next((peak for key, peak in SPEC_BF16_TFLOPS if key in name), None)
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:

@@ -13,7 +13,8 @@ a process of its own; every system reads the files with :func:`asr.audio.read.re
 Loading is timed apart. Whisper writes digits, which the references spell out, so its
 text goes through the corpus's own number speller (:func:`spell_numbers`) before scoring.
 
-Figures go to ``OUT/peers.json`` and ``OUT/peers.md``. Needs requirements-peers.txt.
+``--rounds 2`` runs every case twice, the rounds one after the other, and shows both
+figures. Figures go to ``OUT/peers.json`` and ``OUT/peers.md``. Needs requirements-peers.txt.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def parse_args(argv):
     p.add_argument("--limit", type=int, help="only the first N files of each set")
     p.add_argument("--threads", type=int, default=2, help="threads of each system but PocketSphinx (1)")
     p.add_argument("--systems", help="comma-separated row numbers of SYSTEMS to run, from 1 (default: all)")
+    p.add_argument("--rounds", type=int, default=1, help="run every case this many times, rounds interleaved "
+                   "(the table shows each round's RTF)")  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("exp/bench"))
     p.add_argument("--worker", help=argparse.SUPPRESS)  # one case as JSON, in a process of its own
     return p.parse_args(argv)
@@ -148,25 +151,32 @@ def _run(spec: dict) -> dict:
     else:
         figures = json.loads(proc.stdout.strip().splitlines()[-1])
     failed = f": {figures['error']}" if "error" in figures else ""
-    print(f"  [{time.perf_counter() - started:5.1f} s] {spec['set']}: {spec['system']} {spec['precision']}{failed}",
+    print(f"  [{time.perf_counter() - started:5.1f} s] round {spec.get('round', 1)}, {spec['set']}: {spec['system']} "
+          f"{spec['precision']}{failed}",
           file=sys.stderr, flush=True)  # fmt: skip
     return {**{k: v for k, v in spec.items() if k not in ("paths", "model", "onnx")}, **figures}
 
 
 def table(rows: list[dict]) -> str:
-    """Figures -> one markdown table per set, speed against Whisper tiny.en's."""
+    """Figures -> one markdown table per set, speed against Whisper tiny.en's in the same
+    round; with several rounds, each round's figure (``a / b``; WER, load and memory: the first's)."""
     out = []
     for name in dict.fromkeys(r["set"] for r in rows):
         rows_of = [r for r in rows if r["set"] == name]
-        whisper_rtf = next((r["rtf"] for r in rows_of if r["system"] == WHISPER and "rtf" in r), None)
+        whisper_rtf = {r.get("round", 1): r["rtf"] for r in rows_of if r["system"] == WHISPER and "rtf" in r}
         lines = ["| system | precision | RTF | faster than Whisper tiny.en | WER % | load s | peak memory GiB |",
                  "|---|---|---|---|---|---|---|"]  # fmt: skip
-        for r in rows_of:
-            if "error" in r:
-                lines.append(f"| {r['system']} | {r['precision']} | error: {r['error']} | | | | |")
+        for case in dict.fromkeys((r["system"], r["precision"]) for r in rows_of):
+            rounds = [r for r in rows_of if (r["system"], r["precision"]) == case]
+            failed = next((r for r in rounds if "error" in r), None)
+            if failed:
+                lines.append(f"| {case[0]} | {case[1]} | error: {failed['error']} | | | | |")
                 continue
-            faster = f"{whisper_rtf / r['rtf']:.1f}x" if whisper_rtf else "—"
-            lines.append(f"| {r['system']} | {r['precision']} | {r['rtf']:.4f} | {faster} | {r.get('wer', '—')} "
+            r = rounds[0]
+            rtf = " / ".join(f"{x['rtf']:.4f}" for x in rounds)
+            faster = " / ".join(f"{whisper_rtf[x.get('round', 1)] / x['rtf']:.1f}x" for x in rounds
+                                if x.get("round", 1) in whisper_rtf) or "—"  # fmt: skip
+            lines.append(f"| {case[0]} | {case[1]} | {rtf} | {faster} | {r.get('wer', '—')} "
                          f"| {r.get('load_seconds', '—')} | {r['peak_memory_gib']:.2f} |")  # fmt: skip
         first = rows_of[0]
         out.append(f"{name}: {first.get('files')} files, {first.get('audio_seconds')} s of audio, "
@@ -211,12 +221,13 @@ def main(argv=None) -> int:
 
         onnx = export_onnx(*load_parts(args.model), args.out / "onnx", int8=True)
     rows = []
-    for name, paths, ref in sets:
-        for system, precision in chosen:
-            spec = {"set": name, "files": len(paths), "paths": paths, "ref": ref, "system": system,
-                    "precision": precision, "threads": 1 if system.startswith("PocketSphinx") else args.threads,
-                    "model": args.model, "onnx": str(onnx)}  # fmt: skip
-            rows.append(_run(spec))
+    for round_ in range(1, args.rounds + 1):
+        for name, paths, ref in sets:
+            for system, precision in chosen:
+                spec = {"set": name, "files": len(paths), "paths": paths, "ref": ref, "system": system,
+                        "precision": precision, "threads": 1 if system.startswith("PocketSphinx") else args.threads,
+                        "model": args.model, "onnx": str(onnx), "round": round_}  # fmt: skip
+                rows.append(_run(spec))
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python -m asr.bench.peers " + " ".join(argv if argv is not None else sys.argv[1:])
     (args.out / "peers.json").write_text(json.dumps({"command": command, "rows": rows}, indent=1) + "\n")

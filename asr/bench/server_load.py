@@ -14,6 +14,8 @@ latency (audio spoken -> its partial), and the same clients once more beside hos
 mid-stream, one over the stream-length limit, one over the message limit, one that
 vanishes): each hostile one must get exactly one error and be closed (the one that vanishes:
 none), and every other client's transcript must equal its transcript in the quiet run.
+``--max-batch`` / ``--batch-window-ms`` set the server's cross-stream batching
+(:mod:`asr.serving.batching`; ``--max-batch 1``: each stream encoded alone), to compare the two.
 Memory per stream: the server's peak RSS during the largest passing trial, less its RSS
 after warm-up, over N. The clients run on the same cores as the server (their CPU counts
 against the figure). Exits 1 when a hostile check fails; stops by itself within ``--budget-s``.
@@ -51,6 +53,8 @@ def parse_args(argv):
     parser.add_argument("--target-s", type=float, default=1.0, help="p95 final latency to hold (default: %(default)s)")
     parser.add_argument("--ladder", default=",".join(map(str, LADDER)), help="stream counts to try, ascending")
     parser.add_argument("--budget-s", type=float, default=200.0, help="stop climbing past this (default: %(default)s)")
+    parser.add_argument("--max-batch", type=int, help="the server's --max-batch (1 = unbatched; default: the server's)")
+    parser.add_argument("--batch-window-ms", type=float, help="the server's --batch-window-ms (default: the server's)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     return parser.parse_args(argv)
 
@@ -128,6 +132,9 @@ def start_server(args) -> tuple[subprocess.Popen, str]:
     command = [sys.executable, "-m", "asr.cli.serve", "--model", str(args.model), "--port", "0",
                "--workers", str(args.workers), "--max-streams", "10000", "--idle-timeout", str(IDLE_S),
                "--max-stream-s", str(MAX_STREAM_S), "--max-message-bytes", str(MAX_MESSAGE)]  # fmt: skip
+    for flag, value in (("--max-batch", args.max_batch), ("--batch-window-ms", args.batch_window_ms)):
+        if value is not None:
+            command += [flag, str(value)]
     errors = tempfile.TemporaryFile()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
     watchdog = threading.Timer(180, proc.kill)  # a server that never listens is killed
@@ -247,6 +254,7 @@ async def measure(url: str, audio: list[bytes], args, pid: int) -> dict:
         "mb_per_stream": (passed.peak_rss_mb - idle_rss) / passed.streams,
         "hostile": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in verdicts.items()},
         "identical_transcripts": sum(same),
+        "quiet_texts": [None if isinstance(r, BaseException) else r.text for r in quiet.runs],
         "good_failures_under_attack": loud.failures,
         "final_p95_under_attack_s": loud.p(loud.finals(), 95),
     }
@@ -262,6 +270,9 @@ def report(figures: dict, args) -> None:
           f"peak {f['peak_rss_mb']:.0f} MB at {f['max_streams']} streams)")  # fmt: skip
     for name, verdict in f["hostile"].items():
         print(f"hostile {name:26s} {'ok  ' if verdict['ok'] else 'FAIL'} {verdict['detail']}")
+    if f["batch_sizes"]:
+        rows, batches = sum(k * v for k, v in f["batch_sizes"].items()), sum(f["batch_sizes"].values())
+        print(f"chunks encoded: {rows} in {batches} batches (mean {rows / batches:.2f} rows)")
     print(f"other clients' transcripts identical to the quiet run: {f['identical_transcripts']}/{f['half_load']} "
           f"(failures {f['good_failures_under_attack']}, p95 final {f['final_p95_under_attack_s']:.3f} s)")
 
@@ -269,8 +280,11 @@ def report(figures: dict, args) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     cores = sorted(os.sched_getaffinity(0))
-    print(f"server load test: {args.model}, {args.workers} workers, cores {cores}, {args.stream_s:g} s streams, "
-          f"{args.packet_ms} ms packets; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    batch = "default" if args.max_batch is None else args.max_batch
+    window = "default" if args.batch_window_ms is None else f"{args.batch_window_ms:g}"
+    print(f"server load test: {args.model}, {args.workers} workers, max batch {batch} (window {window} ms), "
+          f"cores {cores}, {args.stream_s:g} s streams, {args.packet_ms} ms packets; "
+          f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     audio = client_audio(args.list, args.stream_s)
     proc, url = start_server(args)
     try:
@@ -278,7 +292,10 @@ def main(argv=None) -> int:
     finally:
         proc.terminate()
         proc.wait(30)
-    figures.update(cores=cores, workers=args.workers, load_average_after=os.getloadavg())
+    batches = [line.split(": ", 1)[1] for line in proc.stdout.read().splitlines() if line.startswith("batch sizes")]
+    figures["batch_sizes"] = {int(k): int(v) for k, v in (p.split(":") for p in " ".join(batches).split())}
+    figures.update(cores=cores, workers=args.workers, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
+                   load_average_after=os.getloadavg())  # fmt: skip
     report(figures, args)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:

@@ -5,19 +5,30 @@ Each step is what training does per batch: log-mel, SpecAugment, the model, the 
 ``utt_seconds`` (LibriSpeech averages 12.3 s) up to ``batch_seconds`` of audio with random
 transcripts; a batch larger than ``micro_seconds`` is run as several micro-batches whose
 gradients add up before the update (Lightning's ``accumulate_grad_batches``: the same
-arithmetic as one batch, in a fraction of the memory). Data loading is not timed.
+arithmetic as one batch, in a fraction of the memory). Data loading is not timed. The
+model FLOPs count the recipe's losses: CR-CTC runs the encoder on two views of the batch.
+
+    python -m asr.bench.train --config recipes/librispeech/train_960h.yaml --device cuda [--config ...]
+
+prints each recipe's bf16 throughput, its model FLOP utilization (MFU) against the vendor's
+dense bf16 peak and against the measured matmul peak, and what the recipe's epochs would
+cost at that rate (bench/gpu.sh runs it on both LibriSpeech recipes).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from asr.bench.flops import feature_frames, training_flops
-from asr.bench.machine import peak_memory_gib, sync
-from asr.config import RecipeConfig
+from asr.bench.machine import device_name, matmul_peak, peak_memory_gib, reset_peak_memory, spec_bf16_tflops, sync
+from asr.config import ConfigError, ModelConfig, RecipeConfig, load_recipe
 from asr.model import CTCModel
 from asr.training.losses import training_loss
 
@@ -48,6 +59,7 @@ def train_throughput(
 ) -> dict:
     """-> figures: seconds per step, audio seconds per second, model GFLOP/s, peak memory."""
     torch.manual_seed(0)
+    reset_peak_memory(device)
     model = CTCModel(recipe.model, recipe.features, recipe.specaug, vocab_size).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.optim.lr, betas=recipe.optim.betas)
     batch_seconds = batch_seconds or recipe.data.max_batch_seconds
@@ -67,6 +79,7 @@ def train_throughput(
         "precision": precision,
         "batch_audio_seconds": round(step_audio, 1),
         "micro_batches": accumulate,
+        "views": 2 if recipe.model.cr_ctc_weight > 0 else 1,  # CR-CTC: each utterance through the encoder twice
         "utterances_per_micro_batch": int(waves.shape[0]),
         "seconds_per_step": round(wall, 4),
         "cpu_seconds_per_step": round(cpu, 3) if device.type == "cpu" else None,
@@ -122,3 +135,98 @@ def front_end_seconds(model: CTCModel, waves: torch.Tensor, lengths: torch.Tenso
             model.specaug(model.cmvn(feats), feat_lens)
         sync(device)
         return time.perf_counter() - started
+
+
+# Published sizes of LibriSpeech's training subsets (hours), for the cost of a recipe's epochs.
+LIBRISPEECH_HOURS = {"train-clean-100": 100.6, "train-clean-360": 363.6, "train-other-500": 496.7}
+
+
+def block_summary(model: ModelConfig) -> str:
+    """The encoder options a recipe turns on, in words: "d 256 x 16, dw8, rope, ..."."""
+    parts = [f"d {model.d_model} x {model.n_layers}", model.subsampling, model.pos_enc]
+    if model.macaron:
+        parts.append("macaron")
+    if model.conv_kernel:
+        parts.append(f"conv {model.conv_kernel} {'causal' if model.conv_causal else 'centred'}")
+    if model.chunk_train_prob > 0:
+        parts.append(f"chunks p={model.chunk_train_prob:g} <= {model.max_chunk_frames} frames")
+    if model.inter_ctc_weight > 0 and model.inter_ctc_layers:
+        parts.append(f"InterCTC {model.inter_ctc_weight:g} at {list(model.inter_ctc_layers)}")
+    if model.cr_ctc_weight > 0:
+        parts.append(f"CR-CTC {model.cr_ctc_weight:g} (2 views)")
+    return ", ".join(parts)
+
+
+def recipe_hours(recipe: RecipeConfig) -> float | None:
+    """Training audio of one epoch (hours) for a LibriSpeech recipe; None for other corpora."""
+    if recipe.corpus.kind != "librispeech":
+        return None
+    return sum(LIBRISPEECH_HOURS.get(split, 0.0) for split in recipe.corpus.train_splits) or None
+
+
+def describe(name: str, recipe: RecipeConfig, row: dict, device: str, peak_gflops: float) -> str:
+    """One recipe's figures -> the lines ``main`` prints."""
+    spec = spec_bf16_tflops(device) if row["mfu"] is not None else None
+    batch = f"{row['batch_audio_seconds']} s ({row['micro_batches']} x {row['utterances_per_micro_batch']} utterances)"
+    lines = [
+        f"{name}: {row['parameters_m']} M parameters; {block_summary(recipe.model)}",
+        f"  {row['precision']}, batch {batch}: {row['seconds_per_step']} s/step, "
+        f"{row['audio_seconds_per_second']:,.1f} audio-s/s, model {row['model_gflops'] / 1e3:.3g} TFLOP/s "
+        f"({row['model_gflop_per_step'] / 1e3:.3g} TFLOP a step), peak memory {row['peak_memory_gib']:.2f} GiB",
+        f"  MFU {row['mfu']:.1%} of the {spec:g} TFLOP/s dense bf16 peak of {device}" if spec else
+        f"  MFU: no vendor peak known for {device} ({row['precision']})",
+    ]
+    lines[-1] += f"; {row['model_gflops'] / peak_gflops:.1%} of the measured matmul peak ({peak_gflops / 1e3:.1f} TFLOP/s)"
+    if row.get("recipe_gpu_hours") is not None:
+        lines.append(f"  the recipe's {row['epochs']} epochs of {row['epoch_hours']:.1f} h at this rate: "
+                     f"{row['recipe_gpu_hours']:.1f} device-hours of model arithmetic (data loading and validation not included)")
+    return "\n".join(lines)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m asr.bench.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", action="append", required=True, type=Path, help="recipe YAML; repeat for several")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=("bf16", "32"), default="bf16")
+    p.add_argument("--batch-seconds", type=float, help="audio per optimizer step (default: the recipe's data.max_batch_seconds)")
+    p.add_argument("--micro-seconds", type=float, help="run each step as micro-batches of this much audio")
+    p.add_argument("--warmup", type=int, default=1, help="untimed steps first")
+    p.add_argument("--steps", type=int, default=5, help="timed steps")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--json", type=Path, help="also write the figures to this file")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    try:
+        recipes = [(path.stem, load_recipe(path)) for path in args.config]
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    rows = []
+    for name, recipe in recipes:
+        row = train_throughput(recipe, recipe.tokenizer.vocab_size + 1, device, args.precision, args.batch_seconds,
+                               args.micro_seconds, warmup=args.warmup, steps=args.steps)  # fmt: skip
+        rows.append({"name": name, **row})
+    dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
+    peak, name_of_device = matmul_peak(device, dtype), device_name(device)  # after training: not in its peak memory
+    for (name, recipe), row in zip(recipes, rows):
+        spec = spec_bf16_tflops(name_of_device) if args.precision == "bf16" else None
+        hours, epochs = recipe_hours(recipe), recipe.trainer.get("max_epochs")
+        row.update(device=name_of_device, matmul_peak_gflops=round(peak, 1),
+                   mfu=row["model_gflops"] / (spec * 1e3) if spec else None, epoch_hours=hours, epochs=epochs,
+                   recipe_gpu_hours=epochs * hours / row["audio_seconds_per_second"] if hours and epochs else None)
+        print(describe(name, recipe, row, name_of_device, peak))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

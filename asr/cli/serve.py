@@ -11,6 +11,9 @@ Audio declared at another rate (8-48 kHz) than the model's is resampled on the s
 limit (--max-streams, --max-stream-s, --idle-timeout, --max-message-bytes) is answered with
 one JSON error to that client, then its connection is closed. ``--workers`` streams compute
 at once, each on one torch thread: give it the number of cores the server may use.
+The encoder runs the chunks of up to ``--max-batch`` streams that are ready within
+``--batch-window-ms`` in one batch (:mod:`asr.serving.batching`); ``--max-batch 1`` encodes
+each stream alone.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ def parse_args(argv):
         ("--workers", int, d.workers, "streams computing at once, 1 torch thread each"),
         ("--chunk-ms", int, d.chunk_ms, "attention chunk unless a client asks for another"),
         ("--left-chunks", int, d.left_chunks, "chunks of left context"),
+        ("--max-batch", int, d.max_batch, "streams' chunks encoded in one batch; 1 = each stream alone"),
+        ("--batch-window-ms", float, d.batch_window_ms, "ms a batch waits for more chunks after its first"),
         ("--max-streams", int, d.max_streams, "streams open at once"),
         ("--max-stream-s", float, d.max_stream_s, "seconds of audio per stream"),
         ("--idle-timeout", float, d.idle_timeout_s, "seconds a client may send nothing"),
@@ -57,6 +62,9 @@ async def serve(recognizer, config, host: str, port: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.close()
+    if server.batcher is not None:  # how well batching worked (asr.bench.server_load reads it)
+        sizes = " ".join(f"{size}:{count}" for size, count in sorted(server.batcher.sizes.items()))
+        print(f"batch sizes (rows:batches): {sizes}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -71,7 +79,7 @@ def main(argv=None) -> int:
         config = ServerConfig(
             max_streams=args.max_streams, max_stream_s=args.max_stream_s, idle_timeout_s=args.idle_timeout,
             max_message_bytes=args.max_message_bytes, workers=args.workers, chunk_ms=args.chunk_ms,
-            left_chunks=args.left_chunks,
+            left_chunks=args.left_chunks, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
         )  # fmt: skip
         torch.set_num_threads(1)  # one thread per worker: --workers is the parallelism
         recognizer = load_model(args.model, precision=args.precision)

@@ -129,6 +129,7 @@ def main(argv=None) -> int:
     from asr.inference.checkpoint import CheckpointError, read_checkpoint
     from asr.training.checkpoint import export_model
     from asr.data.datamodule import ASRDataModule
+    from asr.data.shards import ShardError
     from asr.training.module import ASRModule, BatchOutOfMemoryError, NonFiniteLossError
     from asr.training.prepare import prepare
 
@@ -149,7 +150,11 @@ def main(argv=None) -> int:
     write_references(recipe, data.test)
     print(f"data ready in {time.time() - started:.0f}s: {len(data.train)} train, {len(data.dev)} dev utterances")
 
-    datamodule = ASRDataModule(recipe, data.tokenizer, data.train, data.dev)
+    try:
+        datamodule = ASRDataModule(recipe, data.tokenizer, data.train, data.dev)
+    except ShardError as err:  # data.shards names a folder that cannot be read: one line, before any training
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     for line in datamodule.report:
         print(f"warning: {line}")
     module = ASRModule(recipe, data.tokenizer, data.mean, data.std)

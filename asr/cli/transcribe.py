@@ -9,9 +9,10 @@ downmixed to mono), folders (searched recursively for audio files), ``@LIST`` fi
 one path per line, JSON-lines manifests (``*.jsonl``, one {"audio": PATH, "id": ...} per
 line) and ``-`` for standard input: a WAV stream, or raw 16-bit little-endian mono PCM
 with ``--raw-rate``. Files are read block by block, so any length fits in memory; audio
-longer than a segment (20 s) is cut at pauses and streamed.
+longer than a segment (20 s) is transcribed in overlapping 20 s full-context windows joined
+by word times (with ``--chunk-ms``: cut at pauses and streamed).
 
-``--chunk-ms`` (a multiple of 40) limits attention to chunks of that length plus
+``--chunk-ms`` (a multiple of the model's frame: 40 ms at 4x subsampling, 80 at 8x) limits attention to chunks of that length plus
 ``--left-chunks`` earlier ones, as in streaming; standard input is always streamed (640 ms
 chunks unless given) and shows partial results as audio arrives (on stderr, or as JSON
 lines with ``"partial": true`` in the json format). ``--beam N`` uses the CTC beam search;
@@ -63,7 +64,7 @@ def parse_args(argv):
         "--chunk-ms",
         type=int,
         default=None,
-        help="attention chunk in ms, multiple of 40 (default: full context; stdin: 640)",
+        help="attention chunk in ms, a multiple of the model's frame (40 or 80 ms; default: full context; stdin: 640)",
     )
     parser.add_argument(
         "--left-chunks", type=int, default=8, help="chunks of left context with --chunk-ms, -1 = all (default: 8)"

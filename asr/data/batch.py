@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torchaudio.functional as AF
 from torch.utils.data import Dataset
 
 from asr.audio.read import AudioError, read_audio
+from asr.data.augment.speed import speed_perturb
 from asr.data.manifest import Entry
+from asr.data.shards import ShardError, ShardReader
 from asr.text.tokenizer import Tokenizer
 
 
@@ -61,7 +62,11 @@ class Unusable:
 
 
 class UtteranceDataset(Dataset):
-    """Manifest entries -> (id, wave (N,), token ids (U,), text); optional speed perturbation."""
+    """Manifest entries -> (id, wave (N,), token ids (U,), text); optional speed perturbation.
+
+    With ``shards`` (:class:`asr.data.shards.ShardReader`), utterances it holds are read by
+    memory map instead of decoded.
+    """
 
     def __init__(
         self,
@@ -70,12 +75,14 @@ class UtteranceDataset(Dataset):
         speed_perturb: tuple[float, ...] = (),
         sample_rate: int = 16000,
         augment: Callable[[torch.Tensor, random.Random], torch.Tensor] | None = None,
+        shards: ShardReader | None = None,
     ):
         self.entries = entries
         self.tokenizer = tokenizer
         self.speed_perturb = speed_perturb
         self.augment = augment  # e.g. asr.data.augment.Augment; its draws come from Python's seeded `random`
         self.sample_rate = sample_rate  # the front end's (FeatureConfig.sample_rate)
+        self.shards = shards
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -84,13 +91,16 @@ class UtteranceDataset(Dataset):
         """-> (id, wave, tokens, text), or :class:`Unusable` naming what is wrong."""
         entry = self.entries[index]
         try:
-            wave = read_audio(entry.audio, self.sample_rate)
+            if self.shards is not None and entry.id in self.shards:
+                wave = self.shards.read(entry.id)
+            else:
+                wave = read_audio(entry.audio, self.sample_rate)
         except AudioError as err:
             return Unusable(entry.id, str(err))
+        except (OSError, ShardError) as err:  # a shard gone or cut short since training started
+            return Unusable(entry.id, str(err))
         if self.speed_perturb:
-            factor = random.choice(self.speed_perturb)
-            if factor != 1.0:  # faster speech = fewer samples at the same rate
-                wave = AF.resample(wave, int(round(self.sample_rate * factor)), self.sample_rate)
+            wave = speed_perturb(wave, random.choice(self.speed_perturb), self.sample_rate)
         if self.augment is not None:
             wave = self.augment(wave, random.Random(random.getrandbits(64)))
         tokens = torch.tensor(self.tokenizer.encode(entry.text), dtype=torch.long)

@@ -10,6 +10,7 @@ from asr.config import RecipeConfig
 from asr.data.batch import UtteranceDataset, collate
 from asr.data.manifest import Entry
 from asr.data.sampler import DurationBatchSampler, ResumableDataLoader
+from asr.data.shards import ShardReader
 from asr.model.features import LogMel
 from asr.model.subsampling import subsampling_class
 from asr.text.tokenizer import Tokenizer
@@ -77,6 +78,12 @@ class ASRDataModule(L.LightningDataModule):
         self.tokenizer = tokenizer
         self.train_entries, self.report = filter_entries(train, recipe, tokenizer)
         self.dev_entries = dev
+        # read by memory map where an index holds the utterance; a shard missing or cut short is a ShardError now
+        self.shards = ShardReader(recipe.data.shards, recipe.features.sample_rate) if recipe.data.shards else None
+        if self.shards is not None:
+            decoded = sum(e.id not in self.shards for e in self.train_entries)
+            if decoded:
+                self.report.append(f"{decoded} training utterances are in no index of data.shards: decoded from audio")
         self.train_sampler: DurationBatchSampler | None = None  # counts consumed batches for resuming
         self._resume_state: dict | None = None  # sampler state from a checkpoint, applied on creation
 
@@ -93,8 +100,10 @@ class ASRDataModule(L.LightningDataModule):
             world_size=world,
         )
         sample_rate = self.recipe.features.sample_rate
-        augment = self._augment(entries) if train else None
-        dataset = UtteranceDataset(entries, self.tokenizer, cfg.speed_perturb if train else (), sample_rate, augment)
+        in_loader = train and not cfg.augment_device  # else the training step perturbs (asr.data.augment.device)
+        augment = self._augment(entries) if in_loader else None
+        speed = cfg.speed_perturb if in_loader else ()
+        dataset = UtteranceDataset(entries, self.tokenizer, speed, sample_rate, augment, self.shards)
         if train:
             if self._resume_state is not None:
                 sampler.load_state_dict(self._resume_state)

@@ -18,6 +18,8 @@ class PackageError(RuntimeError):
 
 def run_tool(command: list[str], cwd: Path, what: str, timeout: float = TIMEOUT_S) -> str:
     """Run ``command`` in ``cwd`` -> its standard output; :class:`PackageError` naming ``what`` otherwise."""
+    if not Path(cwd).is_dir():
+        raise PackageError(f"{what}: its working folder {cwd} is gone")
     try:
         done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError:

@@ -56,7 +56,9 @@ def corpus_sentences(config: CorpusConfig, exclude: set[str]) -> dict[str, list]
     )
     unpack_prompt_packages()
     splits["train"] = drop_eval_prompts(splits["train"], extra=exclude)
-    want = _per_source(config.train_sentences, names)
+    if not 0.0 < config.train_share <= 1.0:
+        raise ValueError(f"config key 'corpus.train_share' expects a share in (0, 1], got {config.train_share!r}")
+    want = _per_source(round(config.train_sentences * config.train_share), names)
     train: list[tuple[str, str]] = []
     for name in names:  # at most `want` training sentences from each source, a seeded draw
         mine = [s for s in splits["train"] if origin.get(normalize_text(s)) == name]

@@ -16,12 +16,14 @@ class TranscribeOptions:
     """How a model turns audio into text. The defaults are full context and greedy decoding.
 
     Long audio is cut into *segments*, each encoded on its own (positions restart at 0),
-    so memory stays bounded and positions stay within what training saw. A segment ends
+    so memory stays bounded and positions stay within what training saw. When streaming
+    (``chunk_ms`` > 0, standard input, the server, ``Recognizer.transcribe``) a segment ends
     at the first pause after ``min_segment_s`` or, failing one, at ``max_segment_s``;
-    audio shorter than ``min_segment_s`` is always one segment.
+    audio shorter than ``min_segment_s`` is always one segment. Full-context files longer
+    than ``max_segment_s`` go through overlapping windows instead (:mod:`asr.inference.windows`).
     """
 
-    chunk_ms: int = 0  # attention chunk in ms, a multiple of the 40 ms frame; 0 = full context in a segment
+    chunk_ms: int = 0  # attention chunk in ms, a multiple of the model's frame (40 or 80 ms); 0 = full context in a segment
     left_chunks: int = 8  # chunks of left context a chunk sees (-1 = the whole segment so far)
     beam_width: int = 1  # 1 = greedy (unless decoding has an LM or hotwords); more = CTC beam search
     decoding: DecodingOptions | None = None  # LM, lexicon, hotwords of the beam search; None = the model's defaults

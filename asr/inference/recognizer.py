@@ -4,10 +4,11 @@
     result = load_model("exp/demo/model.pt").transcribe("a.wav")
     print(result.text, [(w.text, w.start, w.end) for w in result.words])
 
-Files are read block by block (:mod:`asr.audio.sources`) and transcribed by the
-streaming generator (:func:`asr.inference.stream.transcribe_stream`), so memory stays bounded
-for any length; :meth:`Recognizer.transcribe_batch` decodes many short waveforms in
-padded batches for throughput.
+Files are read block by block (:mod:`asr.audio.sources`), so memory stays bounded for any
+length. :meth:`Recognizer.transcribe` runs the streaming generator
+(:func:`asr.inference.stream.transcribe_stream`); :meth:`Recognizer.transcribe_files`
+decodes short files in padded batches (:meth:`Recognizer.transcribe_batch`) and, with full
+context, long ones as overlapping windows in padded batches (:mod:`asr.inference.windows`).
 
 ``precision`` (:data:`PRECISIONS`): "32" runs the model in float32; "bf16" runs the
 subsampling, encoder and CTC head under bfloat16 autocast; "int8" quantizes the encoder's
@@ -39,7 +40,8 @@ from asr.decoding import greedy_decode
 from asr.model import CTCModel
 from asr.inference.options import DecodingOptions, decoding_defaults
 from asr.inference.stream import Segment, StreamEvent, TranscribeOptions, transcribe_stream
-from asr.audio.sources import audio_info, file_blocks
+from asr.inference.windows import BATCH_WINDOWS, OVERLAP_S, WordJoiner, overlap_cut, plan_windows, windows
+from asr.audio.sources import FILE_BLOCK_SECONDS, audio_info, file_blocks
 from asr.text.tokenizer import Tokenizer
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ __all__ = [
 PRECISIONS = ("32", "bf16", "int8")  # float32, bfloat16 autocast, dynamic int8 Linear layers (CPU)
 GROUP_SECONDS = 300.0  # short files read ahead and decoded together (bounds memory: ~20 MB of samples)
 GROUP_FILES = 64
+READ_SECONDS = 5.0  # block size of reads that need no resampling (the same samples as any size, fewer calls)
 
 
 @dataclass(frozen=True)
@@ -153,10 +156,12 @@ class Recognizer:
         return self.recipe.features.sample_rate
 
     def stream(
-        self, blocks: Iterable[torch.Tensor], options: TranscribeOptions = TranscribeOptions()
+        self, blocks: Iterable[torch.Tensor], options: TranscribeOptions = TranscribeOptions(), encode_chunk=None
     ) -> Iterator[StreamEvent]:
-        """(N_i,) sample blocks at :attr:`sample_rate` -> partial and final events."""
-        return transcribe_stream(self.model, self.tokenizer, blocks, options, self.autocast, self.beam_search(options))
+        """(N_i,) sample blocks at :attr:`sample_rate` -> partial and final events. ``encode_chunk``
+        replaces the chunk's encoder + head call (the server's cross-stream batcher)."""
+        beam = self.beam_search(options)
+        return transcribe_stream(self.model, self.tokenizer, blocks, options, self.autocast, beam, encode_chunk)
 
     def decoding_for(self, options: TranscribeOptions) -> DecodingOptions:
         """``options.decoding`` (None: the model's defaults), unset weights from the defaults."""
@@ -280,8 +285,11 @@ class Recognizer:
             logits = model.head(x)
         return logits.float().log_softmax(dim=-1).cpu(), lens.cpu(), energy.cpu()
 
-    def _decode_one(self, log_probs: torch.Tensor, energy: torch.Tensor, duration: float, options) -> Transcript:
-        """(T', V) log-probs, (rate T',) feature-frame loudness -> one-segment transcript."""
+    def _decode_one(
+        self, log_probs: torch.Tensor, energy: torch.Tensor, duration: float, options, offset: float = 0.0
+    ) -> Transcript:
+        """(T', V) log-probs, (rate T',) feature-frame loudness -> one-segment transcript;
+        ``offset``: the time of frame 0 in seconds (a window's start in its file)."""
         lengths = torch.tensor([log_probs.shape[0]])
         beam = self.beam_search(options)
         if beam is not None:
@@ -289,15 +297,15 @@ class Recognizer:
         else:
             tokens = greedy_decode(log_probs[None], lengths)[0]
         frame_shift = self.model.frame_shift
-        words = group_words(self.tokenizer, align_tokens(log_probs, tokens), frame_shift)
+        words = group_words(self.tokenizer, align_tokens(log_probs, tokens), frame_shift, offset)
         if options.snap_words:
             cfg = self.recipe.features
             words = snap_to_pauses(
-                words, energy, cfg.hop_length / cfg.sample_rate, cfg.n_fft / cfg.sample_rate, 0.0, options.silence_db
+                words, energy, cfg.hop_length / cfg.sample_rate, cfg.n_fft / cfg.sample_rate, offset, options.silence_db
             )
         words = tuple(words)
         text = self.tokenizer.decode(tokens)
-        segment = Segment(0.0, round(log_probs.shape[0] * frame_shift, 3), text, words)
+        segment = Segment(round(offset, 3), round(offset + log_probs.shape[0] * frame_shift, 3), text, words)
         return Transcript(text, duration, words, (segment,))
 
     def transcribe_files(
@@ -309,8 +317,10 @@ class Recognizer:
         """Transcribe files in order -> one :class:`FileResult` each, as soon as it is ready.
 
         Files no longer than ``options.max_segment_s`` are read (block by block) into
-        groups and decoded in padded batches; longer ones are streamed, so a file of any
-        length takes bounded memory. A file that fails part-way keeps what was read of it.
+        groups and decoded in padded batches. Longer ones are read as overlapping windows of
+        at most ``max_segment_s``, decoded in padded batches and joined by word times
+        (:mod:`asr.inference.windows`; full context) or streamed (``chunk_ms``), so a file
+        of any length takes bounded memory. A file that fails part-way keeps what was read of it.
         """
         group: list[tuple[Path, torch.Tensor, str | None]] = []
         for path in map(Path, paths):
@@ -320,19 +330,25 @@ class Recognizer:
                 yield from self._flush_group(group, options, max_batch_seconds)
                 yield FileResult(path, None, str(err))
                 continue
-            if info.frames / info.samplerate > options.max_segment_s:
+            duration = info.frames / info.samplerate
+            if duration > options.max_segment_s:
                 yield from self._flush_group(group, options, max_batch_seconds)
-                yield self._stream_one(path, options, info.frames / info.samplerate)
+                if options.chunk_ms:
+                    yield self._stream_one(path, options, duration)
+                else:
+                    yield self._window_one(path, options, duration, max_batch_seconds)
                 continue
-            group.append(self._read_short(path))
+            group.append(self._read_short(path, info.samplerate))
             if len(group) >= GROUP_FILES or sum(w.numel() for _, w, _ in group) > GROUP_SECONDS * self.sample_rate:
                 yield from self._flush_group(group, options, max_batch_seconds)
         yield from self._flush_group(group, options, max_batch_seconds)
 
-    def _read_short(self, path: Path) -> tuple[Path, torch.Tensor, str | None]:
+    def _read_short(self, path: Path, rate: int) -> tuple[Path, torch.Tensor, str | None]:
         blocks, error = [], None
+        # resampled blocks differ from the whole signal's in the last bit: keep their size there
+        seconds = READ_SECONDS if rate == self.sample_rate else FILE_BLOCK_SECONDS
         try:
-            for block in file_blocks(path, self.sample_rate):
+            for block in file_blocks(path, self.sample_rate, seconds):
                 blocks.append(block)
         except AudioError as err:
             error = str(err)
@@ -355,6 +371,36 @@ class Recognizer:
         except AudioError as err:
             error = str(err)
         return FileResult(path, join_segments(segments, None if error else duration), error)
+
+    def _window_one(self, path: Path, options: TranscribeOptions, duration: float, max_batch_seconds: float):
+        """A long file as overlapping full-context windows in padded batches -> :class:`FileResult`."""
+        rate, shift = self.sample_rate, self.model.frame_shift
+        plan = plan_windows(
+            math.ceil(duration * rate), int(options.max_segment_s * rate), int(OVERLAP_S * rate), round(shift * rate)
+        )
+        per_batch = max(1, min(BATCH_WINDOWS, int(max_batch_seconds * rate) // plan.length))
+        joiner, batch, error = WordJoiner(), [], None
+        try:
+            for window in windows(file_blocks(path, rate, READ_SECONDS), plan):
+                batch.append(window)
+                if window[2] or len(batch) >= per_batch:  # the last window, or a full batch
+                    self._decode_windows(batch, plan, joiner, options, max_batch_seconds)
+                    batch = []
+        except AudioError as err:
+            error = str(err)
+        self._decode_windows(batch, plan, joiner, options, max_batch_seconds)
+        return FileResult(path, join_segments(joiner.segments(), None if error else duration), error)
+
+    @torch.inference_mode()
+    def _decode_windows(self, batch: list, plan, joiner: WordJoiner, options, max_batch_seconds: float) -> None:
+        """(first sample, (N,) samples, is the last) windows, in order -> their words, into ``joiner``."""
+        rate, hop = self.sample_rate, self.recipe.features.hop_length
+        found = {i: (lp, db) for i, lp, db in self._posteriors([w for _, w, _ in batch], options, max_batch_seconds)}
+        for i, (start, wave, last) in enumerate(batch):
+            log_probs, energy = found[i]  # (T', V), (rate T',) feature-frame loudness
+            window = self._decode_one(log_probs, energy, wave.numel() / rate, options, start / rate)
+            right = None if last else start / rate + overlap_cut(energy, plan, hop, rate)
+            joiner.add(window.words, window.segments[0].end, right)
 
     def transcribe_waves(self, waves: list[torch.Tensor], max_batch_seconds: float = 120.0) -> list[str]:
         """(N_i,) 16 kHz waveforms -> texts, full context, greedy, batched by similar length."""

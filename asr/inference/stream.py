@@ -13,6 +13,9 @@ segment is aligned (:mod:`asr.decoding.alignment`) to give word timings.
 ``model_context`` (e.g. ``lambda: torch.autocast("cpu", dtype=torch.bfloat16)``) is
 entered around each call of the subsampling, encoder and head only, never across a
 ``yield``: the caller's code between events does not run under it.
+
+``encode_chunk`` (a :data:`ChunkEncoder`) replaces the chunk's encoder + head call, e.g. by one
+that runs it in a batch with other streams' chunks (:mod:`asr.serving.batching`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import torch
 from asr.decoding.alignment import Word, align_tokens, group_words, snap_to_pauses
 from asr.audio.read import AudioError
 from asr.model import CTCModel
+from asr.model.encoder import LayerCache
 from asr.decoding.streaming import GreedyStream, StreamDecoder
 from asr.inference.frontend import FrontendOutput, StreamingFrontend
 from asr.inference.options import DecodingOptions, TranscribeOptions
@@ -33,6 +37,12 @@ from asr.text.tokenizer import Tokenizer
 
 if TYPE_CHECKING:
     from asr.decoding.ctc_beam import CTCBeamDecoder  # flashlight-text, imported only for the beam path
+
+
+# (1, C, D) frames of one stream, the position of the first, the stream's encoder cache (None
+# at a segment's start), frames of it to keep -> (1, C, V) logits and the new cache; as
+# ``encoder.forward_chunk`` followed by ``head``
+ChunkEncoder = Callable[[torch.Tensor, int, "list[LayerCache] | None", int], tuple[torch.Tensor, "list[LayerCache]"]]
 
 
 @dataclass(frozen=True)
@@ -59,8 +69,10 @@ class _Segmenter:
         options: TranscribeOptions,
         model_context: Callable[[], ContextManager] = contextlib.nullcontext,
         beam: CTCBeamDecoder | None = None,
+        encode_chunk: ChunkEncoder | None = None,
     ):
         self.model, self.tokenizer, self.options = model, tokenizer, options
+        self.encode_chunk = encode_chunk or self._encode_alone
         self.beam = beam  # the beam search each segment starts afresh (None: greedy)
         self.model_context = model_context  # entered around each encoder + head call
         self.frame_shift = model.frame_shift
@@ -118,9 +130,7 @@ class _Segmenter:
         energies = self.pending_db[:n]
         self.energy.append(torch.stack(self.pending_energy[:n]))
         del self.pending[:n], self.pending_db[:n], self.pending_energy[:n]
-        with self.model_context():
-            y, self.cache = self.model.encoder.forward_chunk(x, self.encoded, self.cache, self.keep)
-            logits = self.model.head(y)
+        logits, self.cache = self.encode_chunk(x, self.encoded, self.cache, self.keep)
         log_probs = logits[0].float().log_softmax(dim=-1).cpu()  # (C, V)
         self.encoded += n
         self.log_probs.append(log_probs)
@@ -130,6 +140,12 @@ class _Segmenter:
         yield StreamEvent(False, self._segment(self.tokenizer.decode(self.decoder.best()), ()))
         if endpoint and self._ends(self.encoded):
             yield self._finalize()
+
+    def _encode_alone(self, x: torch.Tensor, offset: int, cache, keep: int) -> tuple[torch.Tensor, list[LayerCache]]:
+        """The default :data:`ChunkEncoder`: this stream's chunk on its own."""
+        with self.model_context():
+            y, cache = self.model.encoder.forward_chunk(x, offset, cache, keep)
+            return self.model.head(y), cache
 
     def _ends(self, length: int) -> bool:
         paused = length >= self.min_frames and self.quiet_run >= self.pause_frames
@@ -195,12 +211,14 @@ def transcribe_stream(
     options: TranscribeOptions,
     model_context: Callable[[], ContextManager] = contextlib.nullcontext,
     beam: CTCBeamDecoder | None = None,
+    encode_chunk: ChunkEncoder | None = None,
 ) -> Iterator[StreamEvent]:
     """(N_i,) sample blocks at the model's rate -> partial and final :class:`StreamEvent`s.
 
     ``model_context()`` is entered around each subsampling, encoder and head call (e.g. autocast).
     ``beam`` is the beam search to decode with (with its LM and hotwords); None builds one
     from ``options`` when they ask for it (:attr:`TranscribeOptions.uses_beam`), else greedy.
+    ``encode_chunk`` runs each chunk's encoder + head (None: this stream's alone).
 
     Memory is bounded by the longest segment, whatever the length of the stream. When
     ``blocks`` raises :class:`AudioError` part-way, the audio before it is transcribed and
@@ -211,7 +229,7 @@ def transcribe_stream(
         from asr.decoding.ctc_beam import CTCBeamDecoder
 
         beam = CTCBeamDecoder(tokenizer, options.beam_width, options.decoding or DecodingOptions())
-    segmenter = _Segmenter(model, tokenizer, options, model_context, beam)
+    segmenter = _Segmenter(model, tokenizer, options, model_context, beam, encode_chunk)
     error = None
     try:
         for block in blocks:

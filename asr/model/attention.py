@@ -91,13 +91,20 @@ class SelfAttention(nn.Module):
         return self._softmax(q, k, mask)
 
     def forward_chunk(
-        self, x: torch.Tensor, cache: KVCache | None, offset: int | torch.Tensor = 0
+        self,
+        x: torch.Tensor,
+        cache: KVCache | None,
+        offset: int | torch.Tensor = 0,
+        mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, KVCache]:
-        """One streaming chunk: (B, C, D) frames from position ``offset`` on and the keys/values
-        of earlier frames, each (B, H, L, Dh) -> (B, C, D) and the keys/values of all L + C frames.
+        """One streaming chunk: (B, C, D) frames from position ``offset`` (() or (B,)) on and the
+        keys/values of earlier frames, each (B, H, L, Dh) -> (B, C, D) and the keys/values of
+        all L + C frames.
 
         Every query sees every cached key and every key of its own chunk: exactly the
         rows of the chunk mask in :meth:`TransformerEncoder.attention_mask` for this chunk.
+        ``mask`` (B, 1, 1, L + C) bool, True = may attend, hides the cache padding of a batch
+        of streams whose caches hold fewer than L frames (None: every key is real).
         Rotary keys are turned by their absolute position before they enter the cache.
         """
         B, C, D = x.shape
@@ -105,5 +112,5 @@ class SelfAttention(nn.Module):
         if cache is not None:
             k = torch.cat([cache[0], k], dim=2)  # (B, H, L + C, Dh)
             v = torch.cat([cache[1], v], dim=2)
-        y = F.scaled_dot_product_attention(q, k, v)  # (B, H, C, Dh)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, C, Dh)
         return self.proj(y.transpose(1, 2).reshape(B, C, D)), (k, v)

@@ -15,7 +15,10 @@ from asr.model.attention import KVCache, SelfAttention
 from asr.model.conv import ConvModule
 from asr.model.dropout import Dropout
 
-__all__ = ["EncoderLayer", "KVCache", "LayerCache", "SelfAttention", "TransformerEncoder", "padding_mask"]
+__all__ = [
+    "EncoderLayer", "KVCache", "LayerCache", "SelfAttention", "TransformerEncoder", "batch_caches", "padding_mask",
+    "split_caches",
+]  # fmt: skip
 
 
 class LayerCache(NamedTuple):
@@ -48,13 +51,18 @@ class PositionalEncoding(nn.Module):
             self.register_buffer("pe", pe, persistent=False)
         self.dropout = Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        """(B, T, D) -> (B, T, D); ``offset`` is the position of frame 0 (streaming)."""
+    def forward(self, x: torch.Tensor, offset: int | torch.Tensor = 0) -> torch.Tensor:
+        """(B, T, D) -> (B, T, D); ``offset`` is the position of frame 0 (streaming): an int,
+        or (B,) one per row (a batch of streams at different positions)."""
         if not self.absolute:
             return self.dropout(x * self.scale)
         T = x.shape[1]
-        if offset + T > self.pe.shape[0]:
-            raise ValueError(f"input of {offset + T} frames exceeds the {self.pe.shape[0]} positions encoded")
+        last = int(offset.max()) if isinstance(offset, torch.Tensor) else offset
+        if last + T > self.pe.shape[0]:
+            raise ValueError(f"input of {last + T} frames exceeds the {self.pe.shape[0]} positions encoded")
+        if isinstance(offset, torch.Tensor):
+            positions = offset.to(x.device)[:, None] + torch.arange(T, device=x.device)  # (B, T)
+            return self.dropout(x * self.scale + self.pe[positions])  # pe[positions]: (B, T, D)
         return self.dropout(x * self.scale + self.pe[offset : offset + T])
 
 
@@ -108,13 +116,19 @@ class EncoderLayer(nn.Module):
         return self._ff_last(x)
 
     def forward_chunk(
-        self, x: torch.Tensor, cache: LayerCache | None, offset: int | torch.Tensor = 0
+        self,
+        x: torch.Tensor,
+        cache: LayerCache | None,
+        offset: int | torch.Tensor = 0,
+        mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, LayerCache]:
-        """(B, C, D) frames from position ``offset`` on and this layer's cache of earlier frames
-        -> (B, C, D) and the cache extended by this chunk (keys and values of every frame;
-        the caller trims them)."""
+        """(B, C, D) frames from position ``offset`` (() or (B,)) on and this layer's cache of
+        earlier frames -> (B, C, D) and the cache extended by this chunk (keys and values of
+        every frame; the caller trims them). ``mask`` (B, 1, 1, L + C): the keys each row
+        may see (:meth:`SelfAttention.forward_chunk`; None: all)."""
         x = self._ff_first(x)
-        y, (k, v) = self.attn.forward_chunk(self.norm_attn(x), None if cache is None else cache[:2], offset)
+        kv = None if cache is None else cache[:2]
+        y, (k, v) = self.attn.forward_chunk(self.norm_attn(x), kv, offset, mask)
         x = x + self.dropout(y)
         conv_state = None
         if self.conv is not None:
@@ -190,7 +204,12 @@ class TransformerEncoder(nn.Module):
         return self.norm(x), tapped
 
     def forward_chunk(
-        self, x: torch.Tensor, offset: int, cache: list[LayerCache] | None, keep: int = -1
+        self,
+        x: torch.Tensor,
+        offset: int | torch.Tensor,
+        cache: list[LayerCache] | None,
+        keep: int = -1,
+        cache_lengths: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[LayerCache]]:
         """Encode one chunk of a stream: (B, C, D) frames starting at position ``offset``
         -> (B, C, D) and the new per-layer cache.
@@ -200,13 +219,67 @@ class TransformerEncoder(nn.Module):
         the next chunk (``left_chunks * chunk_frames``; all when negative). Fed chunks of
         ``chunk_frames`` frames, the outputs equal :meth:`forward` with the same
         ``chunk_frames`` and ``left_chunks``; the memory held is bounded by ``keep``.
+
+        A batch of streams at different points (:func:`batch_caches`, :func:`split_caches`):
+        ``offset`` (B,) the position of each row's first frame, ``cache_lengths`` (B,) how many
+        of the L cached frames are row b's (its last ones; the rest is padding no query sees).
+        Each row's outputs equal those of its stream encoded alone.
         """
         x = self.pos(x, offset)
+        mask = None
+        if cache is not None and cache_lengths is not None:
+            L = cache[0].keys.shape[2]
+            if bool((cache_lengths < L).any()):
+                first = (L - cache_lengths).to(x.device)[:, None]  # (B, 1) each row's first real key
+                mask = (torch.arange(L + x.shape[1], device=x.device) >= first)[:, None, None, :]  # (B, 1, 1, L + C)
         new_cache = []
         for i, layer in enumerate(self.layers):
-            x, (k, v, conv) = layer.forward_chunk(x, None if cache is None else cache[i], offset)
+            x, (k, v, conv) = layer.forward_chunk(x, None if cache is None else cache[i], offset, mask)
             if keep >= 0:
                 start = max(k.shape[2] - keep, 0)
                 k, v = k[:, :, start:], v[:, :, start:]  # (B, H, <=keep, Dh)
             new_cache.append(LayerCache(k, v, conv))
         return self.norm(x), new_cache
+
+
+def batch_caches(caches: Sequence[list[LayerCache] | None]) -> tuple[list[LayerCache] | None, torch.Tensor]:
+    """One cache per stream (batch 1 each, from :meth:`TransformerEncoder.forward_chunk`; None
+    before a stream's first chunk) -> the batch's cache and (B,) cached frames per row.
+
+    Row b's L_b frames end each (B, H, L, Dh) tensor, L the longest, zeros before them;
+    a stream without a cache gets L_b = 0 and a zero convolution state (a stream's start).
+    """
+    lengths = torch.tensor([0 if c is None else c[0].keys.shape[2] for c in caches])  # (B,)
+    model = next((c for c in caches if c is not None), None)
+    if model is None:
+        return None, lengths
+    L = int(lengths.max())
+    batched = []
+    for i, layer in enumerate(model):
+        keys = layer.keys.new_zeros(len(caches), *layer.keys.shape[1:2], L, layer.keys.shape[3])  # (B, H, L, Dh)
+        values = torch.zeros_like(keys)
+        conv = None if layer.conv is None else layer.conv.new_zeros(len(caches), *layer.conv.shape[1:])  # (B, left, D)
+        for b, cache in enumerate(caches):
+            if cache is not None:
+                n = cache[i].keys.shape[2]
+                keys[b, :, L - n :], values[b, :, L - n :] = cache[i].keys[0], cache[i].values[0]
+                if conv is not None:
+                    conv[b] = cache[i].conv[0]
+        batched.append(LayerCache(keys, values, conv))
+    return batched, lengths
+
+
+def split_caches(cache: list[LayerCache], lengths: torch.Tensor) -> list[list[LayerCache]]:
+    """The cache :meth:`TransformerEncoder.forward_chunk` returned for a batch, and (B,) real
+    frames per row in it (cached + chunk, at most what was kept) -> one batch-1 cache per row,
+    each a copy (a stream does not hold the batch's tensors alive)."""
+    rows = []
+    for b, n in enumerate(lengths.tolist()):
+        row = []
+        for layer in cache:
+            L = layer.keys.shape[2]
+            conv = None if layer.conv is None else layer.conv[b : b + 1].clone()
+            keys, values = layer.keys[b : b + 1, :, L - n :], layer.values[b : b + 1, :, L - n :]  # (1, H, n, Dh)
+            row.append(LayerCache(keys.clone(), values.clone(), conv))
+        rows.append(row)
+    return rows

@@ -8,7 +8,8 @@
 Each limit and each protocol fault is answered with one ``{"type": "error"}`` message to
 that client, then its connection is closed; nothing else is affected. A client that
 vanishes mid-stream has its stream cancelled (there is no one left to tell). Model compute
-runs on the streams' threads (:mod:`asr.serving.session`), never on the event loop.
+runs on the streams' threads (:mod:`asr.serving.session`) and, batched across streams, on
+the batcher's (:mod:`asr.serving.batching`; ``max_batch=1``: none), never on the event loop.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import websockets
 from websockets.asyncio.server import ServerConnection
 
 from asr.inference.options import TranscribeOptions
+from asr.model.encoder import TransformerEncoder
+from asr.serving.batching import ChunkBatcher
 from asr.serving.protocol import ProtocolError, StreamConfig, error_message, parse_config, parse_control
 from asr.serving.session import ComputeSlots, StreamSession
 
@@ -37,17 +40,29 @@ class ServerConfig:
     workers: int = 1  # streams computing at once (one per core given to the server, 1 torch thread each)
     chunk_ms: int = 640  # attention chunk when the client's config names none
     left_chunks: int = 8  # chunks of left context (asr.inference.TranscribeOptions)
+    max_batch: int = 16  # streams' chunks encoded in one batch (asr.serving.batching); 1 = each stream alone
+    batch_window_ms: float = 5.0  # how long a batch waits for more chunks after its first
 
     def __post_init__(self):
-        for name in ("max_streams", "max_stream_s", "idle_timeout_s", "max_message_bytes", "workers", "chunk_ms"):
+        positive = ("max_streams", "max_stream_s", "idle_timeout_s", "max_message_bytes", "workers", "chunk_ms")
+        for name in (*positive, "max_batch"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
+        if self.batch_window_ms < 0:
+            raise ValueError(f"batch_window_ms must not be negative, not {self.batch_window_ms}")
 
 
 class StreamServer:
     def __init__(self, recognizer, config: ServerConfig = ServerConfig()):
         self.recognizer, self.config = recognizer, config
         self.slots = ComputeSlots(config.workers)
+        self.batcher = None
+        encoder = getattr(getattr(recognizer, "model", None), "encoder", None)
+        if config.max_batch > 1 and isinstance(encoder, TransformerEncoder):  # a torch model (not ONNX)
+            self.batcher = ChunkBatcher(
+                recognizer.model, self.slots.semaphore, config.batch_window_ms, config.max_batch, config.workers,
+                recognizer.autocast,
+            )  # fmt: skip
         self.open_streams = 0
         self.server = None
         # the model's frame length, to check a client's chunk_ms before a thread starts
@@ -69,6 +84,8 @@ class StreamServer:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+        if self.batcher is not None:
+            await asyncio.to_thread(self.batcher.close)
 
     async def _handle(self, ws: ServerConnection) -> None:
         if self.open_streams >= self.config.max_streams:
@@ -109,7 +126,7 @@ class StreamServer:
             loop = asyncio.get_running_loop()
             session = StreamSession(
                 self.recognizer, options, stream.sample_rate, self.slots,
-                lambda message: loop.call_soon_threadsafe(outbox.put_nowait, message),
+                lambda message: loop.call_soon_threadsafe(outbox.put_nowait, message), self.batcher,
             )  # fmt: skip
             sender = asyncio.create_task(_send_all(ws, outbox))
             sender.add_done_callback(lambda task: task.cancelled() or task.exception())  # seen: no warning

@@ -6,11 +6,10 @@ only while the thread holds one of the server's compute *slots* (:class:`Compute
 as many as the cores given to it); a thread waiting for audio holds none, so open streams
 cost memory, not CPU. Slots are granted first come, first served.
 
-Requests are not batched across streams: the encoder's streaming call takes one position
-offset and one cache length for the whole batch (:meth:`asr.model.encoder.TransformerEncoder.forward_chunk`),
-and streams that started at different times differ in both; batching them would need
-per-row positions and cache masks in the model (and in an exported chunk model), so the
-server is measured unbatched (``asr.bench.server_load``).
+With a :class:`asr.serving.batching.ChunkBatcher` the encoder and head run batched across
+streams: a stream's thread hands each chunk over, lets its slot go while the batch computes
+(on a batcher thread holding a slot of its own) and takes it back for the rest (front end,
+decoding, alignment). Without one (``--max-batch 1``) each stream encodes its chunks alone.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import torch
 from asr.audio.resample import StreamingResampler
 from asr.audio.sources import PcmFormat
 from asr.inference.options import TranscribeOptions
+from asr.serving.batching import ChunkBatcher
 from asr.serving.protocol import done_message, error_message, event_message
 
 _END, _CANCEL = object(), object()
@@ -53,8 +53,10 @@ class StreamSession:
         sample_rate: int,
         slots: ComputeSlots,
         emit: Callable[[dict], None],
+        batcher: ChunkBatcher | None = None,
     ):
         self.recognizer, self.options, self.emit = recognizer, options, emit
+        self.batcher = batcher
         self.pcm = PcmFormat(sample_rate)
         self.slots = slots.semaphore
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
@@ -106,11 +108,23 @@ class StreamSession:
                 return b"".join(data), None
         return b"".join(data), item
 
+    def _encode(self, x: torch.Tensor, offset: int, cache, keep: int):
+        """A chunk through the batcher (:data:`asr.inference.stream.ChunkEncoder`); no slot held meanwhile."""
+        self.slots.release()
+        try:
+            return self.batcher.encode(x, offset, cache, keep)
+        finally:
+            self.slots.acquire()
+
+    def _events(self) -> Iterator:
+        encode = None if self.batcher is None else self._encode  # the batcher encodes the chunks
+        return self.recognizer.stream(self._blocks(), self.options, encode)
+
     def _run(self) -> None:
         self.slots.acquire()
         try:
             finals = []
-            for event in self.recognizer.stream(self._blocks(), self.options):
+            for event in self._events():
                 self.emit(event_message(event, len(finals)))
                 if event.final:
                     finals.append(event.segment)

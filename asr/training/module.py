@@ -26,6 +26,7 @@ from torchmetrics.text import WordErrorRate
 
 from asr.inference.checkpoint import checkpoint_meta, read_checkpoint
 from asr.config import RecipeConfig
+from asr.data.augment.device import device_augment_for
 from asr.data.batch import Batch
 from asr.decoding import greedy_decode
 from asr.model import CTCModel
@@ -130,9 +131,12 @@ class ASRModule(L.LightningModule):
         self.schedule: Schedule | None = None  # made by configure_optimizers
         self.time_progress = 0.0  # share of trainer.max_time used (0 without a time budget)
         self.validated_at_step: int | None = None
+        self.device_augment = device_augment_for(recipe)  # None unless data.augment_device
 
     def training_step(self, batch: Batch, batch_idx: int):
         self._skip_unusable(batch)
+        if self.device_augment is not None and batch.ids:  # speed + acoustic augmentation on the batch's device
+            batch = self.device_augment.batch(batch, f"{self.current_epoch}/{batch_idx}/{self.global_rank}")
         loss = None
         if batch.ids:  # else nothing in this batch could be read
             self._batch = batch

@@ -4,7 +4,8 @@
 called in the loader worker on each training waveform (N,) float32 16 kHz with a
 ``random.Random`` seeded per utterance, and every random draw comes from that generator,
 so the same seed gives bit-identical output. Order: tempo, pitch (the talker), room,
-noise (the place), telephone, EQ, gain, clipping (the channel).
+noise (the place), telephone, EQ, gain, clipping (the channel). :mod:`.device` applies
+the same draws to a whole padded batch on the training device (``data.augment_device``).
 
 May import: :mod:`asr.config`; torch, torchaudio, numpy and (lazily, for rooms)
 pyroomacoustics. Nothing else of :mod:`asr`.

@@ -26,17 +26,18 @@ def mu_law_decode(codes: torch.Tensor) -> torch.Tensor:
 
 
 def narrowband(wave: torch.Tensor) -> torch.Tensor:
-    """(N,) 16 kHz -> (N,) as heard through a G.711 call: 300-3400 Hz, 8 kHz, mu-law."""
-    peak = float(wave.abs().max())
-    if peak == 0:
+    """(N,) or a zero-padded batch (B, N), 16 kHz -> same shape, as heard through a G.711 call:
+    300-3400 Hz, 8 kHz, mu-law (each row's codec level set by its own peak)."""
+    if float(wave.abs().max()) == 0:
         return wave
+    n = wave.shape[-1]
     band = fft_filter(wave, lambda f: band_gain(f, 300.0, 3400.0), SAMPLE_RATE)
     low = AF.resample(band, SAMPLE_RATE, 8000)
-    scale = max(float(low.abs().max()), 1e-20)  # codec input at full scale, level restored after
+    scale = low.abs().amax(-1, keepdim=True).clamp_min(1e-20)  # codec input at full scale, level restored after
     low = mu_law_decode(mu_law_encode(low / scale)) * scale
     # Upsampling leaves images of the quantization noise above 4 kHz; the band filter removes them.
-    back = AF.resample(low, 8000, SAMPLE_RATE)[: wave.numel()]
-    back = torch.nn.functional.pad(back, (0, wave.numel() - back.numel()))
+    back = AF.resample(low, 8000, SAMPLE_RATE)[..., :n]
+    back = torch.nn.functional.pad(back, (0, n - back.shape[-1]))
     return fft_filter(back, lambda f: band_gain(f, 300.0, 3400.0), SAMPLE_RATE)
 
 
@@ -45,16 +46,30 @@ def wideband(wave: torch.Tensor) -> torch.Tensor:
     return fft_filter(wave, lambda f: band_gain(f, 50.0, 7000.0), SAMPLE_RATE)
 
 
+def eq_gain(freqs: torch.Tensor, peaks) -> torch.Tensor:
+    """(F,) Hz -> (F,) amplitude gain of peaking bands [(centre Hz, gain dB, width in octaves)]."""
+    octaves = torch.log2(freqs.clamp_min(1.0))
+    db = sum(g * torch.exp(-0.5 * ((octaves - math.log2(c)) / w) ** 2) for c, g, w in peaks)
+    return torch.pow(10.0, db / 20.0)
+
+
 class Telephone:
     """Narrow-band (G.711) or, for ``wideband_share`` of draws, wideband (G.722-like) channel."""
 
     def __init__(self, prob: float, wideband_share: float = 0.3):
         self.prob, self.wideband_share = prob, wideband_share
 
+    def draw(self, rng: random.Random, n: int) -> str | None:
+        """-> "wideband", "narrowband", or None (not fired); shared with the device path."""
+        if self.prob <= 0 or rng.random() >= self.prob or n == 0:
+            return None
+        return "wideband" if rng.random() < self.wideband_share else "narrowband"
+
     def __call__(self, wave: torch.Tensor, rng: random.Random) -> torch.Tensor:
-        if self.prob <= 0 or rng.random() >= self.prob or wave.numel() == 0:
+        kind = self.draw(rng, wave.numel())
+        if kind is None:
             return wave
-        return (wideband if rng.random() < self.wideband_share else narrowband)(wave).to(torch.float32)
+        return (wideband if kind == "wideband" else narrowband)(wave).to(torch.float32)
 
 
 class ChannelEQ:
@@ -63,18 +78,18 @@ class ChannelEQ:
     def __init__(self, prob: float, bands=(1, 3), gain_db: float = 10.0):
         self.prob, self.bands, self.gain_db = prob, tuple(map(int, bands)), gain_db
 
+    def draw(self, rng: random.Random, n: int) -> list[tuple[float, float, float]] | None:
+        """-> peaks [(centre Hz, gain dB, width in octaves)], or None (not fired)."""
+        if self.prob <= 0 or rng.random() >= self.prob or n == 0:
+            return None
+        # centres log-uniform over 100 Hz..6.4 kHz
+        return [(100.0 * 2 ** rng.uniform(0, 6), rng.uniform(-self.gain_db, self.gain_db), rng.uniform(0.3, 1.5)) for _ in range(rng.randint(*self.bands))]
+
     def __call__(self, wave: torch.Tensor, rng: random.Random) -> torch.Tensor:
-        if self.prob <= 0 or rng.random() >= self.prob or wave.numel() == 0:
+        peaks = self.draw(rng, wave.numel())
+        if peaks is None:
             return wave
-        # (centre Hz, gain dB, width in octaves): centres log-uniform over 100 Hz..6.4 kHz
-        peaks = [(100.0 * 2 ** rng.uniform(0, 6), rng.uniform(-self.gain_db, self.gain_db), rng.uniform(0.3, 1.5)) for _ in range(rng.randint(*self.bands))]
-
-        def gain(freqs: torch.Tensor) -> torch.Tensor:
-            octaves = torch.log2(freqs.clamp_min(1.0))
-            db = sum(g * torch.exp(-0.5 * ((octaves - math.log2(c)) / w) ** 2) for c, g, w in peaks)
-            return torch.pow(10.0, db / 20.0)
-
-        return fft_filter(wave, gain, SAMPLE_RATE).to(torch.float32)
+        return fft_filter(wave, lambda freqs: eq_gain(freqs, peaks), SAMPLE_RATE).to(torch.float32)
 
 
 class Gain:
@@ -83,10 +98,15 @@ class Gain:
     def __init__(self, prob: float, gain_db=(-20.0, 10.0)):
         self.prob, self.gain_db = prob, tuple(map(float, gain_db))
 
-    def __call__(self, wave: torch.Tensor, rng: random.Random) -> torch.Tensor:
+    def draw(self, rng: random.Random, n: int) -> float | None:
+        """-> amplitude factor, or None (not fired)."""
         if self.prob <= 0 or rng.random() >= self.prob:
-            return wave
-        return wave * 10 ** (rng.uniform(*self.gain_db) / 20)
+            return None
+        return 10 ** (rng.uniform(*self.gain_db) / 20)
+
+    def __call__(self, wave: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        factor = self.draw(rng, wave.numel())
+        return wave if factor is None else wave * factor
 
 
 class Clip:
@@ -95,8 +115,15 @@ class Clip:
     def __init__(self, prob: float, ratio=(0.3, 0.9)):
         self.prob, self.ratio = prob, tuple(map(float, ratio))
 
+    def draw(self, rng: random.Random, n: int) -> float | None:
+        """-> threshold as a fraction of the peak, or None (not fired)."""
+        if self.prob <= 0 or rng.random() >= self.prob or n == 0:
+            return None
+        return rng.uniform(*self.ratio)
+
     def __call__(self, wave: torch.Tensor, rng: random.Random) -> torch.Tensor:
-        if self.prob <= 0 or rng.random() >= self.prob or wave.numel() == 0:
+        ratio = self.draw(rng, wave.numel())
+        if ratio is None:
             return wave
-        threshold = rng.uniform(*self.ratio) * float(wave.abs().max())
+        threshold = ratio * float(wave.abs().max())
         return wave.clamp(-threshold, threshold)

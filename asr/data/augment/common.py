@@ -39,16 +39,17 @@ def fft_convolve(wave: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 
 
 def fft_filter(wave: torch.Tensor, gain_at, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
-    """Zero-phase filter of (N,): ``gain_at(freqs (F,) Hz float64) -> (F,)`` amplitude gain, in one FFT.
+    """Zero-phase filter of (N,) or a zero-padded batch (B, N): ``gain_at(freqs (F,) Hz float64)
+    -> (F,)`` amplitude gain, or (B, F) one per row, in one FFT on the wave's device.
 
     The signal is zero-padded to a power of two at least 1/8 longer, so the (short) impulse
     response of a smooth gain curve does not wrap around onto the utterance.
     """
-    n = wave.numel()
+    n = wave.shape[-1]
     size = fast_size(n + n // 8 + 256)
-    freqs = torch.fft.rfftfreq(size, 1.0 / sample_rate, dtype=torch.float64)
+    freqs = torch.fft.rfftfreq(size, 1.0 / sample_rate, dtype=torch.float64, device=wave.device)
     gain = gain_at(freqs).to(torch.float32)
-    return torch.fft.irfft(torch.fft.rfft(wave, size) * gain, size)[:n]
+    return torch.fft.irfft(torch.fft.rfft(wave, size) * gain, size)[..., :n]
 
 
 def band_gain(freqs: torch.Tensor, low: float, high: float, edge: float = 0.2) -> torch.Tensor:

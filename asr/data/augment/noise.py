@@ -22,12 +22,12 @@ OtherWaves = Callable[[random.Random], torch.Tensor]  # rng -> another utterance
 
 
 def active_mask(wave: torch.Tensor) -> torch.Tensor:
-    """(N,) -> (N,) bool: samples in 20 ms frames within 40 dB of the loudest frame."""
-    n = wave.numel()
-    frames = torch.nn.functional.pad(wave, (0, (-n) % FRAME)).view(-1, FRAME)  # (n_frames, FRAME)
-    energy = frames.double().square().mean(1)
-    active = energy >= energy.max() * 10 ** (-ACTIVE_DB / 10)
-    return active.repeat_interleave(FRAME)[:n]
+    """(N,) or (B, N) -> same shape, bool: samples in 20 ms frames within 40 dB of the row's loudest frame."""
+    n = wave.shape[-1]
+    frames = torch.nn.functional.pad(wave, (0, (-n) % FRAME)).unflatten(-1, (-1, FRAME))  # (..., n_frames, FRAME)
+    energy = frames.double().square().mean(-1)  # (..., n_frames)
+    active = energy >= energy.amax(-1, keepdim=True) * 10 ** (-ACTIVE_DB / 10)
+    return active.repeat_interleave(FRAME, dim=-1)[..., :n]
 
 
 def speech_power(wave: torch.Tensor) -> float:
@@ -45,13 +45,17 @@ def add_at_snr(wave: torch.Tensor, noise: torch.Tensor, snr_db: float) -> torch.
     return wave + gain * noise
 
 
-def coloured_noise(n: int, exponent: float, generator: torch.Generator) -> torch.Tensor:
-    """(n,) Gaussian noise with power spectrum 1/f^exponent (0 white, 1 pink, 2 brown), unit power."""
+def coloured_noise(n: int, exponent: float | torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """(n,) Gaussian noise with power spectrum 1/f^exponent (0 white, 1 pink, 2 brown), unit power;
+    (B, n), one row per exponent, for a (B,) tensor of exponents (on the generator's device)."""
     size = fast_size(n)  # shaped at a power-of-two length, then cut: cheap for any n
-    spectrum = torch.fft.rfft(torch.randn(size, generator=generator))
-    f = torch.arange(spectrum.numel(), dtype=torch.float32).clamp_min(1.0)  # DC gets the lowest band's gain
-    noise = torch.fft.irfft(spectrum * f.pow(-exponent / 2), size)[:n]
-    return noise / noise.square().mean().sqrt().clamp_min(1e-20)
+    rows = () if isinstance(exponent, float | int) else (len(exponent),)
+    spectrum = torch.fft.rfft(torch.randn(*rows, size, generator=generator, device=generator.device))  # (..., F)
+    f = torch.arange(spectrum.shape[-1], dtype=torch.float32, device=generator.device)
+    f = f.clamp_min(1.0)  # DC gets the lowest band's gain
+    slope = -exponent / 2 if not rows else (-exponent / 2)[:, None]  # (B, 1) against (F,)
+    noise = torch.fft.irfft(spectrum * f.pow(slope), size)[..., :n]
+    return noise / noise.square().mean(-1, keepdim=True).sqrt().clamp_min(1e-20)
 
 
 def babble(n: int, others: OtherWaves, talkers: int, rng: random.Random) -> torch.Tensor:
@@ -101,13 +105,21 @@ class AddNoise:
         self.talkers = tuple(map(int, talkers))
         self.kinds = tuple(k for k in kinds if k != "babble" or others is not None)
 
+    def draw(self, rng: random.Random, n: int, kinds: tuple[str, ...] | None = None) -> tuple[float, str] | None:
+        """-> (SNR dB, kind) among ``kinds`` (default: those this instance can make), or None
+        (not fired); the kind's own draws follow from the same rng."""
+        kinds = self.kinds if kinds is None else kinds
+        if self.prob <= 0 or not kinds or rng.random() >= self.prob or n == 0:
+            return None
+        return rng.uniform(*self.snr_db), rng.choice(kinds)
+
     def __call__(self, wave: torch.Tensor, rng: random.Random) -> torch.Tensor:
         """(N,) -> (N,) with noise added."""
-        if self.prob <= 0 or not self.kinds or rng.random() >= self.prob or wave.numel() == 0:
-            return wave
-        snr = rng.uniform(*self.snr_db)
-        kind = rng.choice(self.kinds)
         n = wave.numel()
+        drawn = self.draw(rng, n)
+        if drawn is None:
+            return wave
+        snr, kind = drawn
         if kind == "coloured":
             noise = coloured_noise(n, rng.uniform(*self.colour_exponent), torch_generator(rng))
         elif kind == "babble":

@@ -151,10 +151,17 @@ class Reverb:
             self._bank = [(room, impulse_response(room, self.kind, generator)) for room in rooms]
         return self._bank
 
+    def draw(self, rng: random.Random, n: int) -> int | None:
+        """-> which response of the bank, or None (not fired)."""
+        if self.prob <= 0 or rng.random() >= self.prob or n == 0:
+            return None
+        return rng.randrange(self.bank_size)
+
     def __call__(self, wave: torch.Tensor, rng: random.Random) -> torch.Tensor:
         """(N,) -> (N,) reverberant, same RMS, aligned on the direct path."""
-        if self.prob <= 0 or rng.random() >= self.prob or wave.numel() == 0:
+        choice = self.draw(rng, wave.numel())
+        if choice is None:
             return wave
-        _, rir = self.bank[rng.randrange(self.bank_size)]
+        _, rir = self.bank[choice]
         wet = fft_convolve(wave, rir)[: wave.numel()]
         return (wet * math.sqrt(power(wave) / max(power(wet), 1e-20))).to(torch.float32)

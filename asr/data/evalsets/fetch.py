@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tarfile
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -43,10 +44,10 @@ def fetch(cache: Path, source: Source) -> tuple[Path, str]:
     version = fetched_version(cache, source)
     if version is not None:
         return folder, version
-    download = folder.with_name(folder.name + ".download")
-    shutil.rmtree(download, ignore_errors=True)
     shutil.rmtree(folder, ignore_errors=True)
-    download.mkdir(parents=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # a folder of this process's own: two builds of the same cache at once must not delete each other's
+    download = Path(tempfile.mkdtemp(prefix=folder.name + ".download-", dir=folder.parent))
     try:
         if source.registry == "pypi":
             version = _fetch_pypi(source, download, folder)

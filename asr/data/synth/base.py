@@ -41,6 +41,7 @@ class Engine(ABC):
     name: str = ""
     licence: str = ""  # the licence of the engine and of the voices it uses, one line
     native_pitch: bool = False  # True: speak() applies style.pitch itself
+    rtf: float = 0.01  # CPU seconds per audio second on one core (asr.data.synth.rtf): costliest work goes first
 
     @abstractmethod
     def voices(self) -> list[str]:

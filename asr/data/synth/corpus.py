@@ -82,8 +82,13 @@ def _prepare_folder(folder: Path, stamp: str) -> None:
         tmp.unlink(missing_ok=True)  # a write an interrupted run never finished
 
 
-def generate_split(config: CorpusConfig, split: str, utterances: Sequence[Utterance]) -> Path:
-    """Write (or complete) one split under ``config.root/split``; print its counts when made."""
+def generate_split(
+    config: CorpusConfig, split: str, utterances: Sequence[Utterance], rtf: Mapping[str, float] | None = None
+) -> Path:
+    """Write (or complete) one split under ``config.root/split``; print its counts when made.
+
+    ``rtf`` ({engine: CPU seconds per audio second}) orders the work costliest first, so no
+    slow engine's utterances are left running on one core at the end."""
     folder = Path(config.root) / split
     stamp = _stamp(split, utterances)
     done_file = folder / ".done"
@@ -100,7 +105,9 @@ def generate_split(config: CorpusConfig, split: str, utterances: Sequence[Uttera
         else:
             seconds[utt.utt_id] = found
     if todo:
-        workers = max(1, min(config.workers or os.cpu_count() or 1, len(todo)))
+        workers = max(1, min(config.workers or len(os.sched_getaffinity(0)), len(todo)))
+        cost = rtf or {}
+        todo.sort(key=lambda utt: -cost.get(utt.engine, 0.0) * len(utt.text) / utt.style.rate)
         jobs = [(utt, str(folder)) for utt in todo]
         with get_context("fork").Pool(workers, initializer=_single_thread) as pool:
             results = pool.imap_unordered(_speak, jobs, chunksize=4)
@@ -148,4 +155,5 @@ def generate_corpus(config: CorpusConfig, sentences: Mapping[str, Sequence[Sente
     if not engines:
         raise RuntimeError(f"none of the synthesis engines {', '.join(config.engines)} can run here")
     plans = corpus_plan(config, sentences, engines)
-    return {split: generate_split(config, split, utterances) for split, utterances in plans.items()}
+    rtf = {name: engine.rtf for name, engine in engines.items()}
+    return {split: generate_split(config, split, utterances, rtf) for split, utterances in plans.items()}

@@ -50,6 +50,7 @@ def _espeak(binary: str, text: str, voice: str, style: Style, engine: str) -> tu
 
 class EspeakEngine(Engine):
     name = "espeak"
+    rtf = 0.004
     licence = "GPL-3.0-or-later (espeak-ng, run as a separate program; Debian main)"
     native_pitch = True
 

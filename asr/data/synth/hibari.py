@@ -15,6 +15,7 @@ from asr.data.synth.base import Engine, Style, SynthesisError
 
 class HibariEngine(Engine):
     name = "hibari"
+    rtf = 0.008
     licence = "Apache-2.0 (hibari-tts code and model; distilled from Kokoro-82M, Apache-2.0)"
 
     def __init__(self) -> None:

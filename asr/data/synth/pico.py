@@ -15,6 +15,7 @@ RATE = 16000  # py-nanotts returns 16-bit little-endian PCM at 16 kHz
 
 class PicoEngine(Engine):
     name = "pico"
+    rtf = 0.004
     licence = "Apache-2.0 (SVOX Pico engine and lingware, py-nanotts bindings)"
     native_pitch = True
 

@@ -24,6 +24,7 @@ NOISE_RANGE = (0.7, 1.3)  # per-utterance factor on the voice's noise_scale and 
 
 class PiperEngine(Engine):
     name = "piper"
+    rtf = 0.21
     licence = "GPL-3.0-or-later (piper-tts, optional extra); voice en_US-joe-medium MIT, data CC0"
 
     def __init__(self) -> None:
