@@ -191,7 +191,8 @@ def test_report_has_a_table_per_section_in_order_with_error_rows():
     machine = {"device": "cpu", "fp32_gflops": 100.0, "bf16_gflops": 400.0}
     layer = {"name": "demo", "precision": "bf16", "parameters_m": 0.5, "peak_memory_gib": 0.1}
     results = {
-        "layers": [{**layer, "kind": "ours", "ms_fwd_bwd": 4.5}, {**layer, "kind": "torch", "ms_fwd_bwd": 3.0},
+        "layers": [{**layer, "kind": "ours", "ms_fwd_bwd": 4.5, "parameters_m": 1.0},
+                   {**layer, "kind": "torch", "ms_fwd_bwd": 3.0},
                    {**layer, "kind": "conformer", "error": "no torchaudio"}],
         "length": [{"name": "demo", "length_seconds": 60.0, "rtf": 0.002, "peak_memory_gib": 1.5},
                    {"name": "960h", "length_seconds": 60.0, "error": "killed"}],
@@ -212,9 +213,9 @@ def test_report_has_a_table_per_section_in_order_with_error_rows():
     ]
     assert table_rows(text, titles[1]) == [["demo", "60.0", "0.002", "1.50"], ["960h", "60.0", "error", "—"]]
     assert table_rows(text, titles[2]) == [
-        ["demo", "ours", "bf16", "0.5", "4.5", "1.50", "0.100"],
-        ["demo", "torch", "bf16", "0.5", "3.0", "1.00", "0.100"],
-        ["demo", "conformer", "bf16", "error: no torchaudio", "—", "—", "—"],
+        ["demo", "ours", "bf16", "1.0", "4.5", "1.50", "0.75", "0.100"],  # twice the parameters in 1.5x the time
+        ["demo", "torch", "bf16", "0.5", "3.0", "1.00", "1.00", "0.100"],
+        ["demo", "conformer", "bf16", "error: no torchaudio", "—", "—", "—", "—"],
     ]
 
 

@@ -94,13 +94,17 @@ def layers_table(rows: list[dict], machine: dict) -> str:
         ref = next((x for x in rows if x.get("kind") == "torch" and x["name"] == r["name"]
                     and x["precision"] == r["precision"] and "ms_fwd_bwd" in x), None)
         if "error" in r:
-            body.append([r["name"], r["kind"], r["precision"], "error: " + r["error"], None, None, None])
+            body.append([r["name"], r["kind"], r["precision"], "error: " + r["error"], None, None, None, None])
             continue
         ratio = f"{r['ms_fwd_bwd'] / ref['ms_fwd_bwd']:.2f}" if ref else None
-        body.append([r["name"], r["kind"], r["precision"], r["parameters_m"], r["ms_fwd_bwd"], ratio,
+        # time per parameter against torch's: a layer with more parameters (macaron, a conv module) may take longer
+        per_param = (f"{r['ms_fwd_bwd'] / r['parameters_m'] / (ref['ms_fwd_bwd'] / ref['parameters_m']):.2f}"
+                     if ref and r["parameters_m"] and ref["parameters_m"] else None)  # fmt: skip
+        body.append([r["name"], r["kind"], r["precision"], r["parameters_m"], r["ms_fwd_bwd"], ratio, per_param,
                      f"{r['peak_memory_gib']:.3f}"])
     return "One encoder layer, forward + backward (training mode)\n\n" + _table(
-        ["size", "layer", "precision", "params M", "ms", "time / torch layer", "peak memory GiB"], body)
+        ["size", "layer", "precision", "params M", "ms", "time / torch layer", "per parameter", "peak memory GiB"],
+        body)
 
 
 # section -> (its rows, the machine figures) -> its table, in the order of the report
