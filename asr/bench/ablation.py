@@ -83,7 +83,7 @@ def measure(exp_dir: Path, threads: int) -> dict:
     """Size, FLOPs, training speed, inference RTF and final WERs of a trained variant."""
     import torch
 
-    from asr.bench.flops import forward_flops
+    from asr.bench.flops import feature_frames, forward_flops
     from asr.inference.recognizer import load_model
     from asr.plot.curves import read_metrics
 
@@ -91,7 +91,7 @@ def measure(exp_dir: Path, threads: int) -> dict:
     recognizer = load_model(exp_dir / "model.pt")
     recipe = recognizer.recipe
     params = sum(p.numel() for p in recognizer.model.parameters())
-    frames_10s = 1 + (10 * recipe.features.sample_rate - recipe.features.n_fft) // recipe.features.hop_length
+    frames_10s = feature_frames(10 * recipe.features.sample_rate, recipe.features)
     flops = forward_flops(recipe.model, recipe.features, recognizer.tokenizer.vocab_size, 1, frames_10s)["total"] / 10
     series = read_metrics(_latest_metrics(exp_dir))
     per_set = curves(_latest_metrics(exp_dir))

@@ -147,11 +147,12 @@ def encoder_frames(recipe_path: Path, seconds: float) -> int:
     """Encoder frames of ``seconds`` of audio under the recipe's front end and subsampling."""
     import torch
 
+    from asr.bench.flops import feature_frames
     from asr.config import load_recipe
     from asr.model.subsampling import subsampling_class
 
     recipe = load_recipe(recipe_path)
-    feats = 1 + (round(seconds * recipe.features.sample_rate) - recipe.features.n_fft) // recipe.features.hop_length
+    feats = feature_frames(round(seconds * recipe.features.sample_rate), recipe.features)
     return int(subsampling_class(recipe.model.subsampling).output_lengths(torch.tensor([feats]))[0])
 
 

@@ -110,10 +110,10 @@ def _sync(device: str) -> None:
 def stage_rates(recipe, entries: list, augment_config) -> dict[str, float]:
     """{stage: audio-seconds per second on one thread}, cumulative stages."""
     import torch
-    import torchaudio.functional as AF
 
     from asr.audio.read import read_audio
     from asr.data.augment import Augment, pool_source
+    from asr.data.augment.speed import speed_perturb
     from asr.model.features import LogMel
 
     torch.set_num_threads(1)
@@ -127,7 +127,7 @@ def stage_rates(recipe, entries: list, augment_config) -> dict[str, float]:
     speeded = []
     for wave in waves:
         factor = rng.choice(factors)
-        speeded.append(AF.resample(wave, int(round(rate * factor)), rate) if factor != 1.0 else wave)
+        speeded.append(speed_perturb(wave, factor, rate))  # what the loader's dataset does
     speed = cpu_seconds() - started
     augment = Augment(augment_config, others=pool_source(waves[:20]), seed=0)
     for transform in augment.transforms:  # one-off costs (the room bank) outside the timing, as in a worker
@@ -163,9 +163,9 @@ def appetite(recipe, device: str, warmup: int = 1, steps: int = 2) -> float:
 
 def h100_estimate(recipe) -> float:
     """Audio-seconds per second one H100 would take in at :data:`ASSUMED_MFU` (from FLOPs)."""
-    from asr.bench.flops import training_flops
+    from asr.bench.flops import feature_frames, training_flops
 
-    frames = 1 + (10 * recipe.features.sample_rate - recipe.features.n_fft) // recipe.features.hop_length
+    frames = feature_frames(10 * recipe.features.sample_rate, recipe.features)
     per_10s = training_flops(recipe.model, recipe.features, recipe.tokenizer.vocab_size + 1, 1, frames)
     return H100_BF16_TFLOPS * 1e12 * ASSUMED_MFU / (per_10s / 10)
 
