@@ -165,3 +165,34 @@ def test_interrupted_generation_resumes_to_identical_files(tmp_path, capsys):
 
     generate_corpus(config, sentences)  # complete: returns at once, prints no counts
     assert "synth train" not in capsys.readouterr().out
+
+
+def test_corpus_parts_follow_the_plan_and_mix_back_by_weight(tmp_path, monkeypatch):
+    """The training split cut by engine and warp (asr.bench.corpus_parts) puts each utterance
+    in the part of the speaker the plan gave it, and the mix overrides weigh the parts."""
+    from asr.bench.corpus_parts import mix, split_parts
+    from asr.config import load_recipe
+    from asr.data.manifest import Entry, write_manifest
+    from asr.data.synth.plan import speaker_table
+    from asr.training.prepare import mixed_entries
+
+    engines = {"espeak": EspeakEngine(), "pico": PicoEngine()}
+    config = CorpusConfig(engines=("espeak", "pico"), warp_prob=0.5, train_voices=3)
+    plan = corpus_plan(config, {"train": SENTENCES}, engines)["train"]
+    entries = [Entry(u.utt_id, f"{u.utt_id}.flac", 1.0, u.text.upper()) for u in plan]
+    write_manifest(tmp_path / "train.jsonl", entries)
+    counts = split_parts(tmp_path / "train.jsonl", speaker_table("train", engines), tmp_path / "parts")
+    truth = {}
+    for u in plan:
+        name = f"{u.engine}_{'plain' if u.style.warp == 1.0 else 'warp'}"
+        truth[name] = truth.get(name, 0) + 1
+    assert {name: n for name, (n, _) in counts.items()} == truth and sum(truth.values()) == len(SENTENCES) * 3
+    parts = tuple(sorted(truth))
+    monkeypatch.chdir(tmp_path)
+    overrides = mix({"pico": 0, "warp": 2}, parts, root="parts")
+    recipe = load_recipe(None, overrides)
+    assert recipe.corpus.train_splits == ()
+    got = mixed_entries(recipe.corpus.mix, seed=0)
+    weight = {"espeak_plain": 1, "espeak_warp": 2, "pico_plain": 0, "pico_warp": 0}
+    assert len(got) == sum(weight[name] * n for name, n in truth.items())
+    assert not any(u.engine == "pico" and e.id == u.utt_id for e in got for u in plan)

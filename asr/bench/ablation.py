@@ -26,6 +26,9 @@ import sys
 import time
 from pathlib import Path
 
+from asr.audio.atomic import atomic_write_text
+from asr.bench.corpus_parts import mix
+
 REPO = Path(__file__).resolve().parents[2]
 # The block the options are measured against (the demo's until this ablation chose another):
 # 4x subsampling, absolute positions, a causal convolution module, plain CTC.
@@ -42,6 +45,22 @@ VARIANTS: dict[str, tuple[str, ...]] = {  # each option of issue 16 added alone 
     "crctc": (*BASE, "model.cr_ctc_weight=0.2"),
     "dw8_centred": (*BASE, *DW8, "model.conv_causal=false"),  # the two that helped, together: the demo's block
 }
+# What each part of the demo's corpus and training adds (issue 14), on the demo's own block: each
+# engine and the formant warps left out (training on the rest: fewer utterances, the same minutes),
+# Piper's few utterances four times over, the acoustic transforms and SpecAugment off. The mixes
+# read the parts written by `python -m asr.bench.corpus_parts` (asr.bench.corpus_parts.PARTS_ROOT).
+_PARTS = tuple(f"{e}_{k}" for e in ("espeak", "hibari", "pico", "piper") for k in ("plain", "warp"))
+CORPUS_VARIANTS: dict[str, tuple[str, ...]] = {
+    "demo": (),
+    "no_espeak": mix({"espeak": 0}, _PARTS),
+    "no_hibari": mix({"hibari": 0}, _PARTS),
+    "no_pico": mix({"pico": 0}, _PARTS),
+    "piper_x4": mix({"piper": 4}, _PARTS),
+    "no_warp": mix({"warp": 0}, _PARTS),
+    "no_acoustics": tuple(f"augment.{t}_prob=0" for t in ("room", "noise", "telephone", "eq", "gain", "clip")),
+    "no_specaug": ("specaug.freq_masks=0", "specaug.time_masks=0"),
+}
+GROUPS = {"encoder": VARIANTS, "corpus": CORPUS_VARIANTS}
 
 
 def _latest_metrics(exp_dir: Path) -> Path:
@@ -143,16 +162,18 @@ def main(argv=None) -> int:
     parser.add_argument("--recipe", type=Path, default=Path("recipes/demo/demo.yaml"))
     parser.add_argument("--minutes", type=float, default=12.0, help="training wall-clock minutes per variant")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of: {', '.join(VARIANTS)}")
+    parser.add_argument("--group", choices=GROUPS, default="encoder", help="which variants --variants defaults to")
+    parser.add_argument("--variants", default=None, help="comma-separated (default: all of --group; '' with --set: none), of: "
+                        + ", ".join(v for group in GROUPS.values() for v in group))  # fmt: skip
     parser.add_argument("--cores", default="1", help="comma-separated CPU numbers each training is pinned to")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=OVERRIDE[;OVERRIDE]",
                         help="an extra variant made of recipe overrides, separated by ';'")  # fmt: skip
     args = parser.parse_args(argv)
-    variants = dict(VARIANTS)
+    variants = {**VARIANTS, **CORPUS_VARIANTS}
     for item in args.set:
         name, _, overrides = item.partition("=")
         variants[name] = tuple(o for o in overrides.split(";") if o)
-    chosen = [v for v in args.variants.split(",") if v] + [s.partition("=")[0] for s in args.set]
+    chosen = [v for v in (",".join(GROUPS[args.group]) if args.variants is None else args.variants).split(",") if v] + [s.partition("=")[0] for s in args.set]
     unknown = [v for v in chosen if v not in variants]
     if unknown:
         parser.error(f"unknown variant {unknown[0]!r}; known: {', '.join(variants)}")
@@ -166,9 +187,13 @@ def main(argv=None) -> int:
                   flush=True)  # fmt: skip
             train_variant(args.recipe, exp_dir, variants[name], args.minutes, cores)
         if name not in results:
-            results[name] = {"overrides": list(variants[name]), **measure(exp_dir, len(cores))}
-            results_path.write_text(json.dumps(results, indent=1))
+            measured = {"overrides": list(variants[name]), **measure(exp_dir, len(cores))}
+            # read again before writing: another lane (--cores) may share --out and have added its variants
+            results = json.loads(results_path.read_text()) if results_path.exists() else {}
+            results[name] = measured
+            atomic_write_text(results_path, json.dumps(results, indent=1))
         print(f"== {name}: " + ", ".join(f"{s} {w:.2f}%" for s, w in results[name]["final_wer"].items()), flush=True)
+    results = json.loads(results_path.read_text())  # with what other lanes have measured meanwhile
     (args.out / "ablation.md").write_text(table(results))
     from asr.plot.curves import plot_variants
 

@@ -74,6 +74,13 @@ def speaker_keys(pool: _Pool) -> list[tuple[str, str, float]]:
     return keys
 
 
+def speaker_table(split: str, engines: Mapping[str, Engine]) -> dict[int, tuple[str, str, float]]:
+    """{speaker id: (engine, voice, warp)} of one split, as :func:`corpus_plan` numbers them
+    for these engines (1.0 = unwarped); a function of which engines and voices are installed."""
+    base = SPEAKER_BASE[split]
+    return {base + i: key for i, key in enumerate(speaker_keys(_pool(split, engines)))}
+
+
 def _draw_speaker(rng: random.Random, pool: _Pool, names: list[str], weights: list[float], warp_prob: float):
     engine = rng.choices(names, weights)[0]
     voice = rng.choice(pool.voices[engine])
