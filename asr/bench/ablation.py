@@ -179,7 +179,8 @@ def main(argv=None) -> int:
     for item in args.set:
         name, _, overrides = item.partition("=")
         variants[name] = tuple(o for o in overrides.split(";") if o)
-    chosen = [v for v in (",".join(GROUPS[args.group]) if args.variants is None else args.variants).split(",") if v] + [s.partition("=")[0] for s in args.set]
+    named = list(GROUPS[args.group]) if args.variants is None else [v for v in args.variants.split(",") if v]
+    chosen = named + [s.partition("=")[0] for s in args.set]
     unknown = [v for v in chosen if v not in variants]
     if unknown:
         parser.error(f"unknown variant {unknown[0]!r}; known: {', '.join(variants)}")

@@ -74,11 +74,15 @@ def speaker_keys(pool: _Pool) -> list[tuple[str, str, float]]:
     return keys
 
 
+def _speaker_ids(pool: _Pool, base: int) -> dict[tuple[str, str, float], int]:
+    """{(engine, voice, warp): speaker id}: the pool's speakers numbered from ``base``."""
+    return {key: base + i for i, key in enumerate(speaker_keys(pool))}
+
+
 def speaker_table(split: str, engines: Mapping[str, Engine]) -> dict[int, tuple[str, str, float]]:
     """{speaker id: (engine, voice, warp)} of one split, as :func:`corpus_plan` numbers them
     for these engines (1.0 = unwarped); a function of which engines and voices are installed."""
-    base = SPEAKER_BASE[split]
-    return {base + i: key for i, key in enumerate(speaker_keys(_pool(split, engines)))}
+    return {speaker: key for key, speaker in _speaker_ids(_pool(split, engines), SPEAKER_BASE[split]).items()}
 
 
 def _draw_speaker(rng: random.Random, pool: _Pool, names: list[str], weights: list[float], warp_prob: float):
@@ -97,7 +101,7 @@ def plan_split(
     if not names:
         raise ValueError(f"no engine with voices for split {split!r} (asked for {', '.join(config.engines)})")
     weights = [_weight(config, name) for name in names]
-    ids = {key: i for i, key in enumerate(speaker_keys(pool))}
+    ids = _speaker_ids(pool, base)
     limit = MAX_SPEAKERS.get(split, 1000)
     if len(ids) > limit:
         raise ValueError(f"split {split!r} would have {len(ids)} speakers; at most {limit} fit its id range")
@@ -119,7 +123,7 @@ def plan_split(
                 warp=key[2],
                 seed=rng.getrandbits(31),
             )
-            drawn.append((base + ids[key], text, source, key, style))
+            drawn.append((ids[key], text, source, key, style))
     drawn.sort(key=lambda item: item[0])  # stable: sentence order within a speaker
     utterances, counters = [], {}
     for speaker, text, source, (engine, voice, _), style in drawn:
