@@ -48,6 +48,7 @@ class CorpusConfig:
     rate_range: tuple[float, float] = (0.85, 1.2)  # per-utterance speaking-rate factor, uniform in this range
     pitch_range: tuple[float, float] = (0.85, 1.2)  # per-utterance pitch factor, uniform in this range
     warp_prob: float = 0.0  # probability that an utterance is formant-warped (a new speaker per warp bucket)
+    personas: tuple[str, ...] = ()  # engines whose voices also speak as each persona (asr.data.synth.personas)
     # "synth" only: everyday text (asr.data.text_sources), split per source, and the test sets that tell the truth
     text_sources: tuple[str, ...] = ("docstrings",)  # names in asr.data.text_sources.SOURCES; missing ones are skipped
     heldout_sentences: int = 300  # never trained on: read by the unseen engine for the "unseen" test set

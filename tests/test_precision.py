@@ -195,3 +195,27 @@ def test_transcribe_cli_bf16_gives_what_fp32_gives(model_path, speech_file, caps
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "--precision {32,bf16,int8}" in out and "BENCHMARKS.md" in " ".join(out.split())
+
+
+def test_depthwise_convolutions_run_in_fp32_under_cpu_autocast():
+    """Training's bf16 autocast leaves the depthwise convolutions in fp32 (asr.model.precision):
+    their outputs equal the fp32 convolution's, gradients reach input and weights, and the
+    parameter names are nn.Conv1d's/nn.Conv2d's (old checkpoints load)."""
+    from asr.model.precision import DepthwiseConv1d, DepthwiseConv2d
+
+    torch.manual_seed(0)
+    for conv, plain, shape in (
+        (DepthwiseConv1d(8, 8, 5, groups=8), nn.Conv1d(8, 8, 5, groups=8), (2, 8, 30)),
+        (DepthwiseConv2d(8, 8, 3, stride=2, groups=8), nn.Conv2d(8, 8, 3, stride=2, groups=8), (2, 8, 20, 12)),
+    ):
+        plain.load_state_dict(conv.state_dict())  # the same names and shapes
+        x = torch.randn(*shape, requires_grad=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = conv(x.to(torch.bfloat16))  # a bf16 activation, as autocast's matmuls hand it on
+            y_plain = plain(x.to(torch.bfloat16))
+        assert y.dtype == torch.float32 and y_plain.dtype == torch.bfloat16
+        exact = plain(x.to(torch.bfloat16).float())
+        assert torch.allclose(y, exact, atol=1e-5)
+        y.sum().backward()
+        assert x.grad is not None and conv.weight.grad is not None and torch.isfinite(conv.weight.grad).all()
+        assert conv(x).dtype == torch.float32  # no autocast: as nn.Conv

@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     if not manifest.exists():
         print(f"error: {manifest}: no training manifest (make the corpus first: python -m asr.cli.prepare --config {args.recipe})")
         return 2
-    counts = split_parts(manifest, speaker_table("train", load_engines(corpus.engines)), args.out)
+    counts = split_parts(manifest, speaker_table("train", load_engines(corpus.engines, personas=corpus.personas)), args.out)
     for name, (utterances, hours) in counts.items():
         print(f"{name:<14} {utterances:>6} utts {hours:>7.2f} h -> {args.out / name}.jsonl")
     return 0

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from asr.model.dropout import Dropout
+from asr.model.precision import DepthwiseConv1d, fp32_on_cpu
 
 
 class ConvModule(nn.Module):
@@ -34,7 +35,7 @@ class ConvModule(nn.Module):
         self.right = kernel - 1 - self.left  # frames read after t
         self.norm_in = nn.LayerNorm(d_model)
         self.pointwise_in = nn.Linear(d_model, 2 * d_model)
-        self.depthwise = nn.Conv1d(d_model, d_model, kernel, groups=d_model)
+        self.depthwise = DepthwiseConv1d(d_model, d_model, kernel, groups=d_model)  # fp32 on CPUs
         self.norm_mid = nn.LayerNorm(d_model)
         self.pointwise_out = nn.Linear(d_model, d_model)
         self.dropout = Dropout(dropout)
@@ -68,6 +69,11 @@ class ConvModule(nn.Module):
         backward take about 2x the plain convolution's time whatever the chunk (D = 192, one
         thread), where convolving each chunk apart with its left context took 2-20x.
         """
+        y, context = fp32_on_cpu(y)
+        with context:
+            return self._chunked_taps(y, chunk)
+
+    def _chunked_taps(self, y: torch.Tensor, chunk: int) -> torch.Tensor:
         T = y.shape[2]
         weight = self.depthwise.weight  # (D, 1, K)
         out = F.conv1d(F.pad(y, (self.left, 0)), weight[:, :, : self.left + 1], self.depthwise.bias, groups=y.shape[1])

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from asr.model.precision import DepthwiseConv2d
+
 
 def _halve(n: torch.Tensor | int, times: int):
     """Length after ``times`` kernel-3 stride-2 unpadded convolutions: n -> (n - 1) // 2 (floor) each."""
@@ -88,7 +90,7 @@ class DepthwiseSubsampling8(_Subsampling):
         layers: list[nn.Module] = [nn.Conv2d(1, channels, kernel_size=3, stride=2), nn.ReLU()]
         for _ in range(2):
             layers += [
-                nn.Conv2d(channels, channels, kernel_size=3, stride=2, groups=channels),
+                DepthwiseConv2d(channels, channels, kernel_size=3, stride=2, groups=channels),  # fp32 on CPUs
                 nn.Conv2d(channels, channels, kernel_size=1),
                 nn.ReLU(),
             ]

@@ -1,7 +1,8 @@
 """Speech synthesizers behind one small interface, and the synthesized training corpus.
 
 Owns: the engines (espeak-ng, MBROLA through espeak-ng, SVOX Pico, Piper, hibari), new
-speakers made from them by formant and pitch warping (:mod:`.voices`), and the corpus plan
+speakers made from them by formant and pitch warping (:mod:`.voices`) and as personas, men
+among them, of the women's voices (:mod:`.personas`), and the corpus plan
 and generator that write LibriSpeech's on-disk layout (:mod:`.plan`, :mod:`.corpus`).
 May import: ``asr.audio``, ``asr.text``, ``asr.config``, ``asr.data.sentences``; torch,
 soundfile and the optional engine packages (each imported only when its engine is used).

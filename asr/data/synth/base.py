@@ -41,6 +41,7 @@ class Engine(ABC):
     name: str = ""
     licence: str = ""  # the licence of the engine and of the voices it uses, one line
     native_pitch: bool = False  # True: speak() applies style.pitch itself
+    native_warp: bool = False  # True: speak() applies style.warp itself
     rtf: float = 0.01  # CPU seconds per audio second on one core (asr.data.synth.rtf): costliest work goes first
 
     @abstractmethod
@@ -67,8 +68,9 @@ class Engine(ABC):
         samples, rate = self.speak(text, voice, style)
         wave = to_mono_16k(np.asarray(samples, dtype=np.float32), rate)
         pitch = 1.0 if self.native_pitch else style.pitch
-        if style.warp != 1.0 or pitch != 1.0:
-            wave = warp(wave, SAMPLE_RATE, style.warp, pitch)
+        formants = 1.0 if self.native_warp else style.warp
+        if formants != 1.0 or pitch != 1.0:
+            wave = warp(wave, SAMPLE_RATE, formants, pitch)
         peak = float(wave.abs().max()) if wave.numel() else 0.0
         if peak < 1e-4:
             raise SynthesisError(f"{self.name} made silence for voice {voice!r}: {text!r}")
@@ -94,15 +96,24 @@ ENGINES: dict[str, Callable[[], Engine]] = {
 }
 
 
-def load_engines(names: Iterable[str], registry: dict[str, Callable[[], Engine]] | None = None) -> dict[str, Engine]:
+def load_engines(
+    names: Iterable[str], registry: dict[str, Callable[[], Engine]] | None = None, personas: Iterable[str] = ()
+) -> dict[str, Engine]:
     """The named engines that can run here -> {name: engine}; each other one is named on one
-    printed line with the reason. An unknown name is an error."""
+    printed line with the reason. Engines named in ``personas`` also speak every voice as
+    each persona (:class:`asr.data.synth.personas.PersonaEngine`). An unknown name is an error."""
+    from asr.data.synth.personas import PersonaEngine
+
     registry = ENGINES if registry is None else registry
+    names, personas = list(names), set(personas)
+    if personas - set(names):
+        raise ValueError(f"corpus.personas names {', '.join(sorted(personas - set(names)))}, not in corpus.engines")
     engines = {}
     for name in names:
         if name not in registry:
             raise ValueError(f"unknown synthesis engine {name!r}; known: {', '.join(registry)}")
         engine = registry[name]()
+        engine = PersonaEngine(engine) if name in personas else engine
         reason = engine.unavailable()
         if reason is None and not engine.voices():
             reason = "no voices installed"

@@ -27,6 +27,7 @@ from asr.audio import write_flac
 from asr.audio.atomic import atomic_write, atomic_write_text
 from asr.config import CorpusConfig
 from asr.data.synth.base import ENGINES, SAMPLE_RATE, Engine, load_engines
+from asr.data.synth.personas import PersonaEngine
 from asr.data.synth.plan import Sentence, Utterance, corpus_plan, plan_digest
 from asr.text import normalize_text
 
@@ -48,8 +49,8 @@ def _speak(job: tuple[Utterance, str]) -> tuple[str, float]:
     """Worker: synthesize one utterance and write its FLAC atomically -> (utt_id, seconds)."""
     utt, folder = job
     engine = _WORKER_ENGINES.get(utt.engine)
-    if engine is None:
-        engine = _WORKER_ENGINES[utt.engine] = ENGINES[utt.engine]()
+    if engine is None:  # the wrapper speaks plain voices as they are, and "voice~persona" as planned
+        engine = _WORKER_ENGINES[utt.engine] = PersonaEngine(ENGINES[utt.engine]())
     wave = engine.synthesize(utt.text, utt.voice, utt.style)
     atomic_write(_flac_path(Path(folder), utt.utt_id), lambda tmp: write_flac(tmp, wave))
     return utt.utt_id, wave.numel() / SAMPLE_RATE
@@ -151,7 +152,7 @@ def format_counts(split: str, utterances: Sequence[Utterance], seconds: Mapping[
 def generate_corpus(config: CorpusConfig, sentences: Mapping[str, Sequence[Sentence]]) -> dict[str, Path]:
     """{split: sentences} (each a string or (source, string)) -> {split: folder}, generated or
     found complete. Engines in ``config.engines`` that cannot run here are skipped, named."""
-    engines = load_engines(config.engines)
+    engines = load_engines(config.engines, personas=config.personas)
     if not engines:
         raise RuntimeError(f"none of the synthesis engines {', '.join(config.engines)} can run here")
     plans = corpus_plan(config, sentences, engines)

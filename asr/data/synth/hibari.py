@@ -1,7 +1,13 @@
 """hibari (PyPI ``hibari-tts``, Apache-2.0): a 7.9 MB ONNX model distilled from one Kokoro-82M
 voice. Only voices already on disk are offered (``heart`` is inside the wheel); hibari
-would download the others, so they are never asked for. Native rate control; pitch by
-:func:`asr.data.synth.voices.warp`."""
+would download the others, so they are never asked for.
+
+Its network predicts, per 12.5 ms frame, an F0 curve and spectral envelopes (harmonic,
+noise and free-phase branches, 601 bins to 12 kHz) that a small DSP step turns into a
+waveform; this engine changes them in between, so pitch, formant warps and personas
+(:mod:`.personas`: ``heart~m2``) cost nothing and resample nothing: F0 times the pitch
+factor (intonation shaped around its median), every envelope stretched along frequency by
+the warp, the noise branch raised by the persona's breath. Native rate control."""
 
 from __future__ import annotations
 
@@ -11,12 +17,29 @@ import os
 import numpy as np
 
 from asr.data.synth.base import Engine, Style, SynthesisError
+from asr.data.synth.personas import Persona, pitch_curve, split_voice
+
+
+def stretch_bins(envelope: np.ndarray, factor: float) -> np.ndarray:
+    """(F, T) -> (F, T): features along frequency times ``factor`` (new bin k reads old bin
+    k / factor, linearly interpolated; past the top the last bin is repeated)."""
+    if factor == 1.0:
+        return envelope
+    bins = envelope.shape[0]
+    source = np.minimum(np.arange(bins, dtype=np.float32) / factor, bins - 1)
+    low = np.floor(source).astype(np.int64)
+    high = np.minimum(low + 1, bins - 1)
+    frac = (source - low)[:, None]
+    return envelope[low] * (1 - frac) + envelope[high] * frac
 
 
 class HibariEngine(Engine):
     name = "hibari"
     rtf = 0.008
     licence = "Apache-2.0 (hibari-tts code and model; distilled from Kokoro-82M, Apache-2.0)"
+    native_pitch = True
+    native_warp = True
+    native_personas = True
 
     def __init__(self) -> None:
         self._models: dict[str, object] = {}
@@ -43,11 +66,30 @@ class HibariEngine(Engine):
 
     def speak(self, text: str, voice: str, style: Style) -> tuple[np.ndarray, int]:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: nothing here may reach a hub
-        if voice not in self._models:
-            if voice not in self.voices():
-                raise SynthesisError(f"hibari voice {voice!r} is not on disk; offered: {self.voices()}")
+        base, persona = split_voice(voice)
+        persona = persona or Persona()
+        if base not in self._models:
+            if base not in self.voices():
+                raise SynthesisError(f"hibari voice {base!r} is not on disk; offered: {self.voices()}")
             from hibari import Hibari
 
-            self._models[voice] = Hibari(voice=voice, threads=1)
-        model = self._models[voice]
-        return model(text, speed=style.rate, seed=style.seed), model.sample_rate
+            self._models[base] = Hibari(voice=base, threads=1)
+        model = self._models[base]
+        from hibari import dsp
+
+        rng = np.random.default_rng(style.seed)
+        formants = style.warp * persona.formants
+        breath = persona.breath_db / 20 * np.log(10)  # dB -> natural-log magnitude
+        parts = []
+        for phonemes in model.phonemize(text):
+            ids = model.ids(phonemes)
+            if len(ids) < 3:
+                continue
+            inputs = {"ids": np.asarray([ids], np.int64), "speed": np.asarray([style.rate], np.float32)}
+            harmonic, theta, noise, free, phi, f0 = (out[0] for out in model.sess.run(None, inputs))
+            harmonic, theta, noise, free, phi = (stretch_bins(x, formants) for x in (harmonic, theta, noise, free, phi))
+            f0 = pitch_curve(f0, persona, style.pitch)
+            parts.append(dsp.synth(harmonic, theta, noise + breath, free, phi, f0, rng))
+        if not parts:
+            raise SynthesisError(f"hibari made no phonemes for voice {voice!r}: {text!r}")
+        return np.concatenate(parts), model.sample_rate
