@@ -24,6 +24,7 @@ from asr.data.synth.espeak import EspeakEngine
 from asr.data.synth.pico import PicoEngine
 from asr.data.synth.plan import corpus_plan
 from asr.data.synth.voices import warp
+from engines import engine_or_skip, low_centroid
 
 SENTENCE = "Return the number of items in the list, or raise an error."  # 11 words
 SENTENCES = [
@@ -49,17 +50,9 @@ def offline(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
-def _engine_or_skip(name: str) -> Engine:
-    engine = ENGINES[name]()
-    reason = engine.unavailable()
-    if reason is not None:
-        pytest.skip(f"{name}: {reason}")
-    return engine
-
-
 @pytest.mark.parametrize("name", sorted(ENGINES))
 def test_engine_speaks_offline(name, offline):
-    engine = _engine_or_skip(name)
+    engine = engine_or_skip(name)
     voice = engine.voices()[0]
     wave = engine.synthesize(SENTENCE, voice, Style(rate=1.0, seed=1))
     assert wave.dtype == torch.float32 and wave.dim() == 1
@@ -95,19 +88,12 @@ def test_unavailable_engine_is_skipped_with_one_line(capsys):
         load_engines(["nope"], registry)
 
 
-def _low_centroid(wave: torch.Tensor) -> float:
-    """Spectral centroid below 4 kHz (where the formants are), in Hz."""
-    power = torch.stft(wave, 512, 128, window=torch.hann_window(512), return_complex=True).abs()[:129] ** 2
-    hz = torch.linspace(0, 4000, 129)[:, None]
-    return float((power * hz).sum() / power.sum())
-
-
 def test_warp_moves_formants_and_pitch_keeps_duration():
-    engine = _engine_or_skip("espeak")
+    engine = engine_or_skip("espeak")
     wave = engine.synthesize(SENTENCE, "en-us+m3", Style())
-    base = _low_centroid(wave)
+    base = low_centroid(wave)
     up, down = warp(wave, 16000, 1.12), warp(wave, 16000, 0.88)
-    assert _low_centroid(up) > base * 1.01 and _low_centroid(down) < base * 0.97
+    assert low_centroid(up) > base * 1.01 and low_centroid(down) < base * 0.97
     higher = warp(wave, 16000, 1.0, 1.2)
     f0 = [float(AF.detect_pitch_frequency(w, 16000, freq_low=60, freq_high=400).median()) for w in (wave, higher)]
     assert f0[1] > 1.08 * f0[0]  # pitch up by about 1.2

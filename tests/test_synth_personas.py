@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torchaudio.functional as AF
 
 from asr.config import CorpusConfig
-from asr.data.synth import ENGINES, Style, load_engines
+from asr.data.synth import Style, load_engines
 from asr.data.synth.personas import HELDOUT, PERSONAS, Persona, PersonaEngine, pitch_curve, split_voice
 from asr.data.synth.plan import corpus_plan
+from engines import engine_or_skip, low_centroid
 
 SENTENCE = "The old man walked slowly down to the river, where the boats were waiting."
 SENTENCES = [
@@ -29,14 +29,6 @@ SENTENCES = [
     "Nobody knew where the old road led",
     "The train was late again this morning",
 ]
-
-
-def _engine_or_skip(name: str):
-    engine = ENGINES[name]()
-    reason = engine.unavailable()
-    if reason is not None:
-        pytest.skip(f"{name}: {reason}")
-    return engine
 
 
 def _f0(wave: torch.Tensor, rate: int = 16000) -> float:
@@ -61,13 +53,6 @@ def _f0(wave: torch.Tensor, rate: int = 16000) -> float:
     return float(np.median(found))
 
 
-def _centroid(wave: torch.Tensor) -> float:
-    """Spectral centroid (Hz) below 4 kHz: it follows the formants."""
-    power = torch.stft(wave, 512, 128, window=torch.hann_window(512), return_complex=True).abs()[:129] ** 2
-    hz = torch.linspace(0, 4000, 129)[:, None]
-    return float((power * hz).sum() / power.sum())
-
-
 def test_voice_names_and_pitch_curve():
     assert split_voice("heart~m2") == ("heart", PERSONAS["m2"])
     assert split_voice("en-US") == ("en-US", None)
@@ -82,7 +67,7 @@ def test_voice_names_and_pitch_curve():
 
 
 def test_hibari_speaks_personas_in_its_own_parameters():
-    engine = PersonaEngine(_engine_or_skip("hibari"))
+    engine = PersonaEngine(engine_or_skip("hibari"))
     voice = engine.voices()[0]
     assert f"{voice}~m1" in engine.voices() and set(engine.heldout_voices()) == {f"{voice}~{p}" for p in HELDOUT}
     plain = engine.synthesize(SENTENCE, voice, Style(seed=1))
@@ -90,19 +75,19 @@ def test_hibari_speaks_personas_in_its_own_parameters():
     assert man.numel() == plain.numel()  # the same words at the same pace
     ratio = _f0(man) / _f0(plain)
     assert 0.42 < ratio < 0.62  # persona m1: pitch x 0.52
-    assert _centroid(man) < 0.93 * _centroid(plain)  # formants x 0.84
+    assert low_centroid(man) < 0.93 * low_centroid(plain)  # formants x 0.84
     warped = engine.synthesize(SENTENCE, voice, Style(seed=1, warp=1.12, pitch=1.2))  # native warp and pitch
-    assert warped.numel() == plain.numel() and _centroid(warped) > 1.03 * _centroid(plain)
+    assert warped.numel() == plain.numel() and low_centroid(warped) > 1.03 * low_centroid(plain)
     assert 1.1 < _f0(warped) / _f0(plain) < 1.3
     assert torch.equal(engine.synthesize(SENTENCE, f"{voice}~m1", Style(seed=1)), man)  # seeded
 
 
 def test_pico_persona_goes_through_pitch_control_and_warp():
-    engine = PersonaEngine(_engine_or_skip("pico"))
+    engine = PersonaEngine(engine_or_skip("pico"))
     plain = engine.synthesize(SENTENCE, "en-US", Style())
     man = engine.synthesize(SENTENCE, "en-US~m2", Style())
     assert _f0(man) < 0.75 * _f0(plain)  # m2: pitch x 0.6
-    assert _centroid(man) < 0.97 * _centroid(plain)
+    assert low_centroid(man) < 0.97 * low_centroid(plain)
     assert abs(man.numel() - plain.numel()) < 0.15 * plain.numel()
 
 

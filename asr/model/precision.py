@@ -3,7 +3,9 @@
 oneDNN's bf16 depthwise kernels are slow on CPUs without a native bf16 depthwise path: on an
 AMD EPYC (Zen 4, avx512_bf16), one thread, the demo's 8x subsampling took 291 ms forward and
 backward per 100 s batch with every convolution in bf16 and 160 ms with its two depthwise
-convolutions in fp32 (`python -m asr.bench.layers`). A depthwise convolution does few FLOPs
+convolutions in fp32 (the module alone, timed by hand); the whole training step
+(`python -m asr.bench.train --config recipes/demo/demo.yaml --threads 1`) went from 0.667 to
+0.567 s (BENCHMARKS.md). A depthwise convolution does few FLOPs
 per value it reads, so fp32 costs little anywhere; the pointwise ones (matmuls) stay bf16.
 On GPUs autocast is left as it is. The parameters and their names are nn.Conv1d's and
 nn.Conv2d's, so checkpoints do not change.

@@ -42,6 +42,7 @@ class Engine(ABC):
     licence: str = ""  # the licence of the engine and of the voices it uses, one line
     native_pitch: bool = False  # True: speak() applies style.pitch itself
     native_warp: bool = False  # True: speak() applies style.warp itself
+    native_personas: bool = False  # True: speak() takes "voice~persona" and applies it (asr.data.synth.personas)
     rtf: float = 0.01  # CPU seconds per audio second on one core (asr.data.synth.rtf): costliest work goes first
 
     @abstractmethod

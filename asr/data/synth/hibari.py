@@ -15,22 +15,11 @@ import importlib.util
 import os
 
 import numpy as np
+import torch
 
 from asr.data.synth.base import Engine, Style, SynthesisError
 from asr.data.synth.personas import Persona, pitch_curve, split_voice
-
-
-def stretch_bins(envelope: np.ndarray, factor: float) -> np.ndarray:
-    """(F, T) -> (F, T): features along frequency times ``factor`` (new bin k reads old bin
-    k / factor, linearly interpolated; past the top the last bin is repeated)."""
-    if factor == 1.0:
-        return envelope
-    bins = envelope.shape[0]
-    source = np.minimum(np.arange(bins, dtype=np.float32) / factor, bins - 1)
-    low = np.floor(source).astype(np.int64)
-    high = np.minimum(low + 1, bins - 1)
-    frac = (source - low)[:, None]
-    return envelope[low] * (1 - frac) + envelope[high] * frac
+from asr.data.synth.voices import stretch_frequency
 
 
 class HibariEngine(Engine):
@@ -87,7 +76,9 @@ class HibariEngine(Engine):
                 continue
             inputs = {"ids": np.asarray([ids], np.int64), "speed": np.asarray([style.rate], np.float32)}
             harmonic, theta, noise, free, phi, f0 = (out[0] for out in model.sess.run(None, inputs))
-            harmonic, theta, noise, free, phi = (stretch_bins(x, formants) for x in (harmonic, theta, noise, free, phi))
+            harmonic, theta, noise, free, phi = (
+                stretch_frequency(torch.from_numpy(x), formants).numpy() for x in (harmonic, theta, noise, free, phi)
+            )
             f0 = pitch_curve(f0, persona, style.pitch)
             parts.append(dsp.synth(harmonic, theta, noise + breath, free, phi, f0, rng))
         if not parts:

@@ -90,7 +90,6 @@ class PersonaEngine(Engine):
     def __init__(self, inner: Engine):
         self.inner = inner
         self.name, self.licence, self.rtf = inner.name, inner.licence, inner.rtf
-        self.native_pitch = inner.native_pitch
 
     def voices(self) -> list[str]:
         base = self.inner.voices()
@@ -108,9 +107,7 @@ class PersonaEngine(Engine):
 
     def synthesize(self, text: str, voice: str, style: Style = Style()) -> torch.Tensor:
         base, persona = split_voice(voice)
-        if persona is None:
-            return self.inner.synthesize(text, voice, style)
-        if getattr(self.inner, "native_personas", False):
+        if persona is None or self.inner.native_personas:
             return self.inner.synthesize(text, voice, style)
         low, high = WARP_RANGE
         pitch = min(high, max(low, style.pitch * persona.pitch))

@@ -63,19 +63,26 @@ def _envelope(log_magnitude: torch.Tensor, lifter: int) -> torch.Tensor:
     return torch.fft.rfft(cepstrum * keep, dim=0).real  # (F, T)
 
 
+def stretch_frequency(envelope: torch.Tensor, factor: float) -> torch.Tensor:
+    """(F, T) -> (F, T): features along frequency times ``factor`` (new bin k reads old bin
+    k / factor, linearly interpolated; past the top the last bin is repeated)."""
+    if factor == 1.0:
+        return envelope
+    bins = envelope.shape[0]
+    source = (torch.arange(bins, dtype=torch.float32) / factor).clamp(max=bins - 1)
+    low = source.floor().long()
+    high = (low + 1).clamp(max=bins - 1)
+    frac = (source - low)[:, None]  # (F, 1)
+    return envelope[low] * (1 - frac) + envelope[high] * frac
+
+
 def shift_formants(wave: torch.Tensor, sample_rate: int, factor: float) -> torch.Tensor:
     """(N,) -> (N,): spectral envelope (formants) times ``factor`` along frequency; pitch kept."""
     if factor == 1.0:
         return wave
     spec = _stft(wave)  # (F, T)
-    bins = spec.shape[0]
     envelope = _envelope(spec.abs().clamp_min(1e-7).log(), max(2, round(LIFTER_SECONDS * sample_rate)))
-    source = (torch.arange(bins, dtype=torch.float32) / factor).clamp(max=bins - 1)  # new bin k reads old bin k/factor
-    low = source.floor().long()
-    high = (low + 1).clamp(max=bins - 1)
-    frac = (source - low)[:, None]  # (F, 1)
-    warped = envelope[low] * (1 - frac) + envelope[high] * frac  # (F, T)
-    gain = (warped - envelope).exp().clamp(max=MAX_GAIN)
+    gain = (stretch_frequency(envelope, factor) - envelope).exp().clamp(max=MAX_GAIN)
     return _istft(spec * gain, wave.numel())
 
 
