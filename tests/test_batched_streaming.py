@@ -34,6 +34,7 @@ OPTIONS = {  # every ModelConfig option that streams exactly
     "causal conv": {"conv_kernel": 5, "conv_causal": True},
     "centred conv": {"conv_kernel": 5, "conv_causal": False, "macaron": True},
     "dw8": {"subsampling": "dw8"},
+    "whisper": {"subsampling": "conv1d2", "pos_enc": "whisper"},
 }
 
 

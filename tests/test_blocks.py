@@ -38,6 +38,7 @@ OPTIONS = {
     "conv_causal": {"conv_kernel": 5},
     "conv_centred": {"conv_kernel": 7, "conv_causal": False},
     "dw8": {"subsampling": "dw8"},
+    "whisper": {"subsampling": "conv1d2", "pos_enc": "whisper"},  # Whisper's layout (model.init)
     "all": {"pos_enc": "rope", "macaron": True, "conv_kernel": 7, "conv_causal": False, "subsampling": "dw8"},
 }
 VOCAB = 20
@@ -64,7 +65,7 @@ def test_padded_batch_equals_each_utterance_alone(name):
         feats, feat_lens = model.features(batch, lengths)
         x, lens = model.subsampling(model.cmvn(feats), feat_lens)
         assert x.shape == (3, int(lens.max()), 32) and torch.equal(lens, model.subsampling.output_lengths(feat_lens))
-        assert int(lens[0]) == {4: 38, 8: 18}[rate]  # 1.6 s: 158 log-mel frames
+        assert int(lens[0]) == {2: 77, 4: 38, 8: 18}[rate]  # 1.6 s: 158 log-mel frames
         for chunk in (0, 3):
             out = model.encoder(x, lens, chunk_frames=chunk)
             for i, w in enumerate(waves):

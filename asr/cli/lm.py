@@ -5,7 +5,7 @@
         [--order 3] [--prune 0 1 1] [--units words|pieces --model exp/demo/model.pt] \\
         [--estimator auto|kenlm|irstlm]
 
-    python -m asr.cli.lm --recipe recipes/demo/demo.yaml --out exp/demo/lm/words3   # what the main job runs
+    python -m asr.cli.lm --recipe recipes/demo/whisper.yaml --out exp/demo/lm/words3   # what the main job runs
 
 Text: ``--recipe`` (its training transcripts and ``corpus.text_sources``, less every
 sentence of its dev and test sets, the unseen-engine and real-speech sets included),

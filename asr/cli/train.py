@@ -144,6 +144,14 @@ def main(argv=None) -> int:
             return 2
         print(f"resuming from {args.resume}: epoch {state.get('epoch')}, step {state.get('global_step')}")
         del state
+    from asr.training.pretrained import PretrainedError, load_pretrained, whisper_folder
+
+    if recipe.model.init and args.resume is None:  # a missing package is named before data preparation
+        try:
+            whisper_folder()
+        except PretrainedError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     L.seed_everything(recipe.seed, workers=True)
     started = time.time()
     data = prepare(recipe)
@@ -158,6 +166,12 @@ def main(argv=None) -> int:
     for line in datamodule.report:
         print(f"warning: {line}")
     module = ASRModule(recipe, data.tokenizer, data.mean, data.std)
+    if recipe.model.init and args.resume is None:  # resuming: the checkpoint holds every weight
+        try:
+            print(load_pretrained(module.model, recipe))
+        except PretrainedError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     params = sum(p.numel() for p in module.parameters())
     hours = sum(e.duration for e in datamodule.train_entries) / 3600
     print(f"model: {params / 1e6:.2f}M parameters, vocabulary {data.tokenizer.vocab_size}; training on {hours:.2f} h")

@@ -67,9 +67,11 @@ class SelfAttention(nn.Module):
         """(B, T, D), mask (B, 1, T|1, T) bool (True = may attend) -> (B, T, D)"""
         B, T, D = x.shape
         q, k, v = self._qkv(x)
-        if self.training and x.device.type == "cpu":
+        if self.training and self.dropout > 0 and x.device.type == "cpu":
             # Explicit softmax(QK^T)V: SDPA's fused CPU kernel has no dropout (it falls back to a
             # slower path drawing a Bernoulli per weight); this is 2.6x faster with dropout in bf16.
+            # Without dropout SDPA stays: it keeps the scores in fp32, which pretrained layers with
+            # large logits need (Whisper's: bf16 scores moved its outputs by up to 4).
             y = dropout(self._softmax(q, k, mask), self.dropout, True) @ v  # (B, H, T, Dh)
         else:
             drop = self.dropout if self.training else 0.0

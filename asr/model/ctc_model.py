@@ -10,7 +10,8 @@ from torch.nn import functional as F
 
 from asr.config import FeatureConfig, ModelConfig, SpecAugmentConfig
 from asr.model.features import GlobalCMVN, LogMel, SpecAugment
-from asr.model.encoder import TransformerEncoder
+from asr.model.dropout import Dropout
+from asr.model.encoder import SelfAttention, TransformerEncoder
 from asr.model.subsampling import subsampling_class
 
 BLANK = 0  # CTC blank index; token ids start at 1
@@ -42,6 +43,10 @@ class CTCModel(nn.Module):
         self.head = nn.Linear(model.d_model, vocab_size)
         # seconds of audio per output frame: subsampling factor x feature hop (0.04 at 4x, 0.08 at 8x)
         self.frame_shift = self.subsampling.subsampling_rate * features.hop_length / features.sample_rate
+        # model.freeze_layers: the front of the network as a fixed function (a pretrained encoder's lower layers)
+        if model.freeze_layers:
+            for module in (self.subsampling, self.encoder.pos, *self.encoder.layers[: model.freeze_layers]):
+                freeze(module)
 
     def min_samples(self) -> int:
         """Fewest samples that give one output frame."""
@@ -80,6 +85,17 @@ class CTCModel(nn.Module):
             return self.head(h).float().log_softmax(dim=-1)  # (views * B, T', V)
 
         return TrainingOutputs(log_probs(out), lens, tuple(log_probs(h) for h in tapped))
+
+
+def freeze(module: nn.Module) -> None:
+    """No gradient and no dropout for ``module``, in training mode too (a mode flag would not
+    do: Lightning restores each submodule's ``training`` flag by itself)."""
+    module.requires_grad_(False)
+    for sub in module.modules():
+        if isinstance(sub, Dropout):
+            sub.p = 0.0
+        elif isinstance(sub, SelfAttention):
+            sub.dropout = 0.0
 
 
 def ctc_loss(log_probs: torch.Tensor, lengths: torch.Tensor, tokens: torch.Tensor, token_lengths: torch.Tensor):

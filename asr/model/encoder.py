@@ -35,20 +35,30 @@ def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
 
 
 class PositionalEncoding(nn.Module):
-    """The input scaled by sqrt(D), plus sinusoidal absolute positions when ``absolute``
-    (at most ``max_len`` frames); rotary models (positions inside attention) only scale."""
+    """Absolute sinusoidal positions (at most ``max_len`` frames) added to the input, or none.
 
-    def __init__(self, d_model: int, dropout: float, max_len: int = 10000, absolute: bool = True):
+    ``kind`` (``ModelConfig.pos_enc``): "abs" scales the input by sqrt(D) and adds
+    interleaved sines and cosines; "whisper" adds Whisper's table (all sines, then all
+    cosines, timescales 1 .. 10,000) to the unscaled input, so its pretrained layers see
+    what they were trained on; "rope" (positions inside attention) only scales.
+    """
+
+    def __init__(self, d_model: int, dropout: float, max_len: int = 10000, kind: str = "abs"):
         super().__init__()
-        self.scale = math.sqrt(d_model)
-        self.absolute = absolute
-        if absolute:
+        self.scale = 1.0 if kind == "whisper" else math.sqrt(d_model)
+        self.absolute = kind != "rope"
+        if kind == "abs":
             position = torch.arange(max_len).unsqueeze(1)  # (L, 1)
             freq = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))  # (D/2,)
             pe = torch.zeros(max_len, d_model)
             pe[:, 0::2] = torch.sin(position * freq)
             pe[:, 1::2] = torch.cos(position * freq)
             self.register_buffer("pe", pe, persistent=False)
+        elif kind == "whisper":
+            half = d_model // 2
+            freq = torch.exp(-math.log(10000.0) / (half - 1) * torch.arange(half))  # (D/2,)
+            angle = torch.arange(max_len)[:, None] * freq[None, :]  # (L, D/2)
+            self.register_buffer("pe", torch.cat([angle.sin(), angle.cos()], dim=1), persistent=False)  # (L, D)
         self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, offset: int | torch.Tensor = 0) -> torch.Tensor:
@@ -142,7 +152,7 @@ class TransformerEncoder(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.pos = PositionalEncoding(config.d_model, config.dropout, absolute=config.pos_enc == "abs")
+        self.pos = PositionalEncoding(config.d_model, config.dropout, kind=config.pos_enc)
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_layers))
         self.norm = nn.LayerNorm(config.d_model)
         self.config = config

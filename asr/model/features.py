@@ -34,6 +34,8 @@ class LogMel(nn.Module):
             n_mels=config.n_mels,
             center=False,  # no reflection padding: padded batches equal unpadded utterances
             power=2.0,
+            norm="slaney" if config.mel == "slaney" else None,
+            mel_scale=config.mel,
         )
 
     def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,8 @@
-"""Convolutional front ends: 4x fewer frames in time (two 3x3 stride-2 convolutions) or 8x
-(FastConformer-style: one 3x3 stride-2 convolution, then two depthwise-separable ones).
+"""Convolutional front ends: 4x fewer frames in time (two 3x3 stride-2 convolutions), 8x
+(FastConformer-style: one 3x3 stride-2 convolution, then two depthwise-separable ones) or
+2x (Whisper's: two 1-D convolutions over time with the mel bins as channels).
 
-Neither pads, so output frame ``t`` reads input frames ``[rate * t, rate * t + right_context]``
+None pads, so output frame ``t`` reads input frames ``[rate * t, rate * t + right_context]``
 only: valid outputs never read padding, and a stream can be subsampled block by block
 (:mod:`asr.inference.frontend`) with the frames of the whole signal.
 """
@@ -97,10 +98,42 @@ class DepthwiseSubsampling8(_Subsampling):
         return nn.Sequential(*layers)
 
 
-SUBSAMPLINGS: dict[str, type[_Subsampling]] = {"conv4": Conv2dSubsampling4, "dw8": DepthwiseSubsampling8}
+class Conv1dSubsampling2(nn.Module):
+    """(B, T, F) -> (B, T', D) with T' = (T - 3) // 2: frame t sees ``[2t, 2t + 4]``.
+
+    Whisper's front end (F -> D kernel-3 convolution, GELU, D -> D kernel-3 stride-2
+    convolution, GELU), so its weights load as they are (``model.init``), but unpadded:
+    frame t here is Whisper's frame t + 1, and a padded batch equals its utterances alone.
+    ``channels`` is unused (both convolutions have D channels).
+    """
+
+    subsampling_rate = 2
+    right_context = 4
+    min_frames = 5
+
+    def __init__(self, n_mels: int, channels: int, d_model: int):
+        super().__init__()
+        self.conv1 = nn.Conv1d(n_mels, d_model, kernel_size=3)
+        self.conv2 = nn.Conv1d(d_model, d_model, kernel_size=3, stride=2)
+        self.act = nn.GELU()
+
+    @classmethod
+    def output_lengths(cls, lengths: torch.Tensor) -> torch.Tensor:
+        """(B,) input frame counts -> (B,) output frame counts."""
+        return torch.div(lengths - 3, 2, rounding_mode="floor").clamp(min=0)
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.act(self.conv1(feats.transpose(1, 2)))  # (B, F, T) -> (B, D, T - 2)
+        x = self.act(self.conv2(x))  # (B, D, T')
+        return x.transpose(1, 2), self.output_lengths(lengths)  # (B, T', D)
 
 
-def subsampling_class(name: str) -> type[_Subsampling]:
+SUBSAMPLINGS: dict[str, type[nn.Module]] = {
+    "conv4": Conv2dSubsampling4, "dw8": DepthwiseSubsampling8, "conv1d2": Conv1dSubsampling2,
+}  # fmt: skip
+
+
+def subsampling_class(name: str) -> type[nn.Module]:
     """``ModelConfig.subsampling`` -> its class (whose ``output_lengths`` needs no instance)."""
     if name not in SUBSAMPLINGS:
         raise ValueError(f"model.subsampling must be one of {', '.join(SUBSAMPLINGS)}, got {name!r}")
