@@ -72,14 +72,15 @@ CORPUS_VARIANTS: dict[str, tuple[str, ...]] = {
                  "corpus.mix=[data/synth-personas/train:1]"),  # fmt: skip
 }
 # Starting from Whisper tiny.en's encoder (model.init, asr.training.pretrained) on the demo's corpus:
-# its 4 layers frozen under 2 new ones, frozen under the head alone, or the top 2 fine-tuned at a
-# lower rate. Chunk training and dropout off (Whisper's layers never saw either), a short warm-up.
+# its 4 layers frozen under 2 new ones (two learning rates), frozen under the head alone, or the
+# top 2 fine-tuned at a lower rate. Chunk training and dropout off (Whisper's layers never saw either), a short warm-up.
 WHISPER = ("model.init=whisper-tiny.en", "model.d_model=384", "model.n_heads=6", "model.ff_dim=1536",
            "model.subsampling=conv1d2", "model.pos_enc=whisper", "features.mel=slaney", "model.conv_kernel=0",
            "model.chunk_train_prob=0", "model.dropout=0", "optim.warmup_steps=50")  # fmt: skip
 PRETRAINED_VARIANTS: dict[str, tuple[str, ...]] = {
     "scratch": (),  # demo.yaml as it is
     "whisper_frozen_new2": (*WHISPER, "model.n_layers=6", "model.freeze_layers=4", "optim.lr=0.0015"),
+    "whisper_frozen_new2_lr3": (*WHISPER, "model.n_layers=6", "model.freeze_layers=4", "optim.lr=0.003"),  # whisper.yaml
     "whisper_head": (*WHISPER, "model.n_layers=4", "model.freeze_layers=4", "optim.lr=0.0025"),
     "whisper_tune2": (*WHISPER, "model.n_layers=4", "model.freeze_layers=2", "optim.lr=0.001"),
 }

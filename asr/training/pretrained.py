@@ -108,7 +108,8 @@ def read_ctranslate2(path: Path) -> tuple[str, dict[str, torch.Tensor]]:
         if isinstance(err, PretrainedError):
             raise
         raise PretrainedError(f"{path}: not a readable CTranslate2 model ({err})") from None
-    for name in [n for n in variables if n.endswith("_scale") and variables[n[: -len("_scale")]].dtype == torch.int8]:
+    quantized = [n for n in variables if n.endswith("_scale") and n[: -len("_scale")] in variables]
+    for name in [n for n in quantized if variables[n[: -len("_scale")]].dtype == torch.int8]:
         weight = name[: -len("_scale")]
         scale = variables.pop(name).float()
         variables[weight] = variables[weight].float() / scale.reshape(-1, *[1] * (variables[weight].dim() - 1))
