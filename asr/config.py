@@ -159,7 +159,7 @@ class TokenizerConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Convolutional subsampling (4x or 8x) + pre-norm transformer encoder + linear CTC head.
+    """Convolutional subsampling (4x, 8x or 2x) + pre-norm transformer encoder + linear CTC head.
 
     Every option's default is the original model, so checkpoints made before an option
     existed (their stored config lacks its key) rebuild exactly as they were trained.

@@ -22,7 +22,7 @@ from asr.model import CTCModel
 from asr.model.dropout import Dropout, dropout
 from asr.model.encoder import TransformerEncoder
 from asr.training.prepare import split_manifest
-from models import tiny_untrained_model
+from models import explicit_attention, tiny_untrained_model
 
 TINY = ModelConfig(d_model=32, n_heads=2, n_layers=2, ff_dim=64, subsampling_channels=8, dropout=0.0)
 
@@ -31,8 +31,8 @@ TINY = ModelConfig(d_model=32, n_heads=2, n_layers=2, ff_dim=64, subsampling_cha
 def test_flop_count_matches_torch_flop_counter(conv_kernel):
     recipe = RecipeConfig(model=ModelConfig(**{**TINY.__dict__, "conv_kernel": conv_kernel}))
     # training mode on a CPU: attention as explicit products, which the counter sees (it
-    # does not count SDPA's fused CPU kernel); dropout is 0, so this is the same computation
-    model = CTCModel(recipe.model, recipe.features, recipe.specaug, 41).train()
+    # does not count SDPA's fused CPU kernel), taken when attention has dropout
+    model = explicit_attention(CTCModel(recipe.model, recipe.features, recipe.specaug, 41).train())
     feats, lengths = torch.randn(3, 157, 80), torch.tensor([157, 120, 90])
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         x, lens = model.subsampling(feats, lengths)

@@ -26,6 +26,7 @@ from asr.model.encoder import TransformerEncoder
 from asr.model.subsampling import Conv2dSubsampling4, DepthwiseSubsampling8
 from asr.text.tokenizer import Tokenizer
 from asr.training.losses import consistency_loss, training_loss
+from models import explicit_attention
 from test_streaming import feed, speechlike
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.one_thread
@@ -255,9 +256,9 @@ def test_consistency_loss_is_the_symmetric_kl_over_valid_frames():
 
 @pytest.mark.parametrize("name", OPTIONS)
 def test_flop_count_matches_torch_flop_counter(name):
-    """Training mode on a CPU computes attention as explicit products, which the counter sees
-    (it does not count SDPA's fused CPU kernel); dropout is 0, so it is the same computation."""
-    model = make_model(name).train()
+    """Training mode with dropout on a CPU computes attention as explicit products, which the
+    counter sees (it does not count SDPA's fused CPU kernel): the same FLOPs."""
+    model = explicit_attention(make_model(name).train())
     feats, lengths = torch.randn(3, 157, 80), torch.tensor([157, 120, 90])
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         x, lens = model.subsampling(feats, lengths)
@@ -268,6 +269,7 @@ def test_flop_count_matches_torch_flop_counter(name):
 
 def test_training_flops_count_both_views_and_the_inter_heads():
     model = make_model("conv_centred", inter_ctc_layers=(1, 2), inter_ctc_weight=0.3, cr_ctc_weight=0.2).train()
+    explicit_attention(model)
     waves, lengths = torch.randn(2, 16000), torch.tensor([16000, 16000])
     with torch.no_grad():
         with FlopCounterMode(display=False) as counter:

@@ -80,7 +80,8 @@ WHISPER = ("model.init=whisper-tiny.en", "model.d_model=384", "model.n_heads=6",
 PRETRAINED_VARIANTS: dict[str, tuple[str, ...]] = {
     "scratch": (),  # demo.yaml as it is
     "whisper_frozen_new2": (*WHISPER, "model.n_layers=6", "model.freeze_layers=4", "optim.lr=0.0015"),
-    "whisper_frozen_new2_lr3": (*WHISPER, "model.n_layers=6", "model.freeze_layers=4", "optim.lr=0.003"),  # whisper.yaml
+    # recipes/demo/whisper.yaml:
+    "whisper_frozen_new2_lr3": (*WHISPER, "model.n_layers=6", "model.freeze_layers=4", "optim.lr=0.003"),
     "whisper_head": (*WHISPER, "model.n_layers=4", "model.freeze_layers=4", "optim.lr=0.0025"),
     "whisper_tune2": (*WHISPER, "model.n_layers=4", "model.freeze_layers=2", "optim.lr=0.001"),
 }
