@@ -191,13 +191,11 @@ def test_train_from_whisper_and_transcribe(tiny_corpus, tmp_path, capsys):
     from asr.inference.recognizer import load_model
     from test_pipeline import DEMO, TINY, corpus_overrides
 
-    whisper = ["model.init=whisper-tiny.en", "model.d_model=384", "model.n_heads=6", "model.ff_dim=1536",
-               "model.n_layers=4", "model.freeze_layers=4", "model.subsampling=conv1d2", "model.pos_enc=whisper",
-               "features.mel=slaney", "model.conv_kernel=0", "model.chunk_train_prob=0"]  # fmt: skip
     small = [o for o in TINY if not o.startswith(("model.", "specaug."))]
-    overrides = [f"exp_dir={tmp_path}", *corpus_overrides(tiny_corpus), *small, *whisper, "optim.lr=0.01",
+    head_only = ["model.n_layers=4", "model.freeze_layers=4"]  # whisper.yaml's layers, none added
+    overrides = [f"exp_dir={tmp_path}", *corpus_overrides(tiny_corpus), *small, *head_only, "optim.lr=0.01",
                  "optim.warmup_steps=10", "trainer.max_epochs=150", "trainer.check_val_every_n_epoch=150"]  # fmt: skip
-    assert train(["--config", str(DEMO), *overrides]) == 0
+    assert train(["--config", str(DEMO.parent / "whisper.yaml"), *overrides]) == 0
     assert "model.init whisper-tiny.en: 7.63M parameters" in capsys.readouterr().out
     entries = read_manifest(Path(tiny_corpus.root) / "train.jsonl")
     ref = tmp_path / "train.ref"

@@ -104,15 +104,15 @@ def read_ctranslate2(path: Path) -> tuple[str, dict[str, torch.Tensor]]:
         for _ in range(reader.unpack("I")):
             alias, target = reader.string(), reader.string()
             variables[alias] = variables[target]
+    except PretrainedError:
+        raise
     except (OSError, struct.error, UnicodeDecodeError, RuntimeError, KeyError) as err:
-        if isinstance(err, PretrainedError):
-            raise
         raise PretrainedError(f"{path}: not a readable CTranslate2 model ({err})") from None
-    quantized = [n for n in variables if n.endswith("_scale") and n[: -len("_scale")] in variables]
-    for name in [n for n in quantized if variables[n[: -len("_scale")]].dtype == torch.int8]:
-        weight = name[: -len("_scale")]
-        scale = variables.pop(name).float()
-        variables[weight] = variables[weight].float() / scale.reshape(-1, *[1] * (variables[weight].dim() - 1))
+    for name in [n for n in variables if n.endswith("_scale")]:
+        weight = name.removesuffix("_scale")
+        if weight in variables and variables[weight].dtype == torch.int8:
+            scale = variables.pop(name).float()
+            variables[weight] = variables[weight].float() / scale.reshape(-1, *[1] * (variables[weight].dim() - 1))
     return spec, variables
 
 
@@ -177,13 +177,15 @@ def load_pretrained(model: CTCModel, recipe: RecipeConfig) -> str:
     if heads != recipe.model.n_heads:
         raise PretrainedError(f"config key 'model.n_heads': {path} has {heads} heads, got {recipe.model.n_heads}")
     state = whisper_state(variables)
-    missing = [k for k, v in state.items() if model.state_dict()[k].shape != v.shape]
-    if missing:
-        raise PretrainedError(f"{path}: {missing[0]} has shape {tuple(state[missing[0]].shape)}, "
-                              f"the model {tuple(model.state_dict()[missing[0]].shape)}")  # fmt: skip
+    ours = model.state_dict()
+    mismatched = [k for k, v in state.items() if ours[k].shape != v.shape]
+    if mismatched:
+        key = mismatched[0]
+        raise PretrainedError(f"{path}: {key} has shape {tuple(state[key].shape)}, the model {tuple(ours[key].shape)}")
     model.load_state_dict(state, strict=False)
     log10 = math.log(10.0)
-    model.cmvn.set_stats(torch.full((80,), -4 * log10), torch.full((80,), 4 * log10))  # Whisper's (x + 4) / 4
+    mean = model.cmvn.mean
+    model.cmvn.set_stats(torch.full_like(mean, -4 * log10), torch.full_like(mean, 4 * log10))  # Whisper's (x + 4) / 4
     count = sum(v.numel() for v in state.values())
     return (f"model.init {recipe.model.init}: {count / 1e6:.2f}M parameters from {path} "
             f"(subsampling and {WHISPER_LAYERS} layers; {recipe.model.freeze_layers} layers frozen)")  # fmt: skip
