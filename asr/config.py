@@ -390,8 +390,9 @@ def recipe_to_dict(recipe: RecipeConfig) -> dict[str, Any]:
 
 
 def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A recipe file's sections; ``base: other.yaml`` (relative to the file) is read first and
-    the file's own sections are merged over it, key by key."""
+    """A recipe file's sections; ``base: other.yaml`` (relative to the file), or a list of
+    files read in order (``base: [corpus.yaml, model.yaml]``, later ones win), is read first
+    and the file's own sections are merged over it, key by key."""
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
@@ -406,12 +407,16 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     base = values.pop("base", None)
     if base is None:
         return values
-    if not isinstance(base, str):
-        raise ConfigError(f"recipe {path}: 'base' must name a recipe file, got {base!r}")
-    base_path = (path.parent / base).resolve()
-    if base_path in chain or base_path == path.resolve():
-        raise ConfigError(f"recipe {path}: 'base: {base}' makes a cycle")
-    return _merge(_read_yaml(base_path, (*chain, path.resolve())), values)
+    bases = [base] if isinstance(base, str) else base
+    if not isinstance(bases, list) or not bases or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"recipe {path}: 'base' must name a recipe file or a list of them, got {base!r}")
+    merged: dict[str, Any] = {}
+    for name in bases:
+        base_path = (path.parent / name).resolve()
+        if base_path in chain or base_path == path.resolve():
+            raise ConfigError(f"recipe {path}: 'base: {name}' makes a cycle")
+        merged = _merge(merged, _read_yaml(base_path, (*chain, path.resolve())))
+    return _merge(merged, values)
 
 
 def load_recipe(path: str | Path | None, overrides: Sequence[str] = ()) -> RecipeConfig:

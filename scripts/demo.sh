@@ -41,7 +41,7 @@ echo "== $(at)training for at most $(( left / 60 )) min $(( left % 60 )) s (what
 .venv/bin/python train.py --config "$RECIPE" trainer.max_time="$budget" "${overrides[@]}"
 echo "== $(at)LM weight and word score, tuned on dev (beam 8): $EXP/decoding.json"
 .venv/bin/python -m asr.cli.tune_decoding --model $EXP/model.pt --manifest data/synth/dev.jsonl \
-  --lm $EXP/lm/words3.arpa --lm-weights 0.5 0.7 1.0 --word-scores 0 0.5 1 > $EXP/tune_decoding.log 2>&1 \
+  --lm $EXP/lm/words3.arpa --lm-weights 0.5 0.7 1.0 --word-scores 0 0.5 1 1.5 > $EXP/tune_decoding.log 2>&1 \
   || { tail -n 3 $EXP/tune_decoding.log >&2; exit 1; }
 grep "best:" $EXP/tune_decoding.log
 echo "== $(at)transcribing the test sets (sentences and voices unseen in training)"

@@ -50,3 +50,15 @@ def test_an_unknown_variant_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         ablation.main(["--out", str(tmp_path), "--variants", "nonesuch"])
     assert "unknown variant 'nonesuch'" in capsys.readouterr().err
+
+
+def test_a_variant_may_train_another_recipe_beside_the_given_one():
+    """The pretrained group trains recipes/demo/whisper.yaml itself (not a copy of its keys)."""
+    from asr.config import load_recipe
+
+    demo = ablation.REPO / "recipes" / "demo" / "demo.yaml"
+    recipe, rest = ablation.variant_recipe(demo, ablation.PRETRAINED_VARIANTS["whisper_head"])
+    assert recipe == demo.parent / "whisper.yaml" and rest == ("model.n_layers=4", "optim.lr=0.0025")
+    head = load_recipe(recipe, rest)
+    assert (head.model.init, head.model.n_layers, head.model.freeze_layers, head.optim.lr) == ("whisper-tiny.en", 4, 4, 0.0025)
+    assert ablation.variant_recipe(demo, ("optim.lr=1",)) == (demo, ("optim.lr=1",))

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from asr.config import ConfigError, load_recipe
 
@@ -69,9 +70,33 @@ def test_a_recipe_starts_from_its_base_and_changes_only_its_keys(tmp_path):
     (tmp_path / "b.yaml").write_text("base: a.yaml\n")
     with pytest.raises(ConfigError, match="cycle"):
         load_recipe(tmp_path / "a.yaml")
-    (tmp_path / "c.yaml").write_text("base: [demo.yaml]\n")
-    with pytest.raises(ConfigError, match="'base' must name a recipe file"):
+    (tmp_path / "c.yaml").write_text("base: {demo: 1}\n")
+    with pytest.raises(ConfigError, match="'base' must name a recipe file or a list of them"):
         load_recipe(tmp_path / "c.yaml")
     (tmp_path / "d.yaml").write_text("base: missing.yaml\n")
     with pytest.raises(ConfigError, match="cannot read recipe .*missing.yaml"):
         load_recipe(tmp_path / "d.yaml")
+
+
+def test_a_recipe_may_start_from_several_files_later_ones_winning(tmp_path):
+    """``base: [corpus.yaml, model.yaml]``: the Whisper recipes share one model file."""
+    (tmp_path / "corpus.yaml").write_text("corpus:\n  train_sentences: 10\nmodel:\n  d_model: 64\n  n_layers: 3\n")
+    (tmp_path / "model.yaml").write_text("model:\n  d_model: 96\n")
+    (tmp_path / "r.yaml").write_text("base: [corpus.yaml, model.yaml]\nmodel:\n  n_heads: 2\n")
+    recipe = load_recipe(tmp_path / "r.yaml")
+    assert (recipe.corpus.train_sentences, recipe.model.d_model, recipe.model.n_layers, recipe.model.n_heads) == (10, 96, 3, 2)
+    (tmp_path / "twice.yaml").write_text("base: [corpus.yaml, corpus.yaml]\n")  # the same file twice is no cycle
+    assert load_recipe(tmp_path / "twice.yaml").model.d_model == 64
+    (tmp_path / "empty.yaml").write_text("base: []\n")
+    with pytest.raises(ConfigError, match="empty.yaml: 'base' must name"):
+        load_recipe(tmp_path / "empty.yaml")
+    (tmp_path / "self.yaml").write_text("base: [corpus.yaml, self.yaml]\n")
+    with pytest.raises(ConfigError, match="'base: self.yaml' makes a cycle"):
+        load_recipe(tmp_path / "self.yaml")
+    synthetic = load_recipe(DEMO.parents[1] / "synthetic" / "whisper.yaml")
+    whisper = load_recipe(DEMO.parent / "whisper.yaml")
+    shared = yaml.safe_load((DEMO.parent / "whisper_encoder.yaml").read_text())
+    for key, value in shared["model"].items():  # the shared file's keys win over either corpus recipe's
+        assert getattr(synthetic.model, key) == getattr(whisper.model, key) == value, key
+    assert synthetic.features == whisper.features and synthetic.optim.lr == whisper.optim.lr == shared["optim"]["lr"]
+    assert synthetic.corpus == load_recipe(DEMO.parents[1] / "synthetic" / "synthetic.yaml").corpus

@@ -72,18 +72,15 @@ CORPUS_VARIANTS: dict[str, tuple[str, ...]] = {
                  "corpus.mix=[data/synth-personas/train:1]"),  # fmt: skip
 }
 # Starting from Whisper tiny.en's encoder (model.init, asr.training.pretrained) on the demo's corpus:
-# its 4 layers frozen under 2 new ones (two learning rates), frozen under the head alone, or the
-# top 2 fine-tuned at a lower rate. Chunk training and dropout off (Whisper's layers never saw either), a short warm-up.
-WHISPER = ("model.init=whisper-tiny.en", "model.d_model=384", "model.n_heads=6", "model.ff_dim=1536",
-           "model.subsampling=conv1d2", "model.pos_enc=whisper", "features.mel=slaney", "model.conv_kernel=0",
-           "model.chunk_train_prob=0", "model.dropout=0", "optim.warmup_steps=50")  # fmt: skip
+# recipes/demo/whisper.yaml (its 4 layers frozen under 2 new ones, chunk training and dropout off,
+# a short warm-up) at two learning rates, frozen under the head alone, or the top 2 fine-tuned at a
+# lower rate. A variant's "recipe=FILE" (beside --recipe) trains that recipe instead of --recipe.
 PRETRAINED_VARIANTS: dict[str, tuple[str, ...]] = {
     "scratch": (),  # demo.yaml as it is
-    "whisper_frozen_new2": (*WHISPER, "model.n_layers=6", "model.freeze_layers=4", "optim.lr=0.0015"),
-    # recipes/demo/whisper.yaml:
-    "whisper_frozen_new2_lr3": (*WHISPER, "model.n_layers=6", "model.freeze_layers=4", "optim.lr=0.003"),
-    "whisper_head": (*WHISPER, "model.n_layers=4", "model.freeze_layers=4", "optim.lr=0.0025"),
-    "whisper_tune2": (*WHISPER, "model.n_layers=4", "model.freeze_layers=2", "optim.lr=0.001"),
+    "whisper_frozen_new2": ("recipe=whisper.yaml", "optim.lr=0.0015"),
+    "whisper_frozen_new2_lr3": ("recipe=whisper.yaml",),  # recipes/demo/whisper.yaml as it is
+    "whisper_head": ("recipe=whisper.yaml", "model.n_layers=4", "optim.lr=0.0025"),
+    "whisper_tune2": ("recipe=whisper.yaml", "model.n_layers=4", "model.freeze_layers=2", "optim.lr=0.001"),
 }
 GROUPS = {"encoder": VARIANTS, "corpus": CORPUS_VARIANTS, "pretrained": PRETRAINED_VARIANTS}
 
@@ -95,8 +92,17 @@ def _latest_metrics(exp_dir: Path) -> Path:
     return logs[-1]
 
 
+def variant_recipe(recipe: Path, overrides: tuple[str, ...]) -> tuple[Path, tuple[str, ...]]:
+    """The recipe a variant trains and its overrides: a ``recipe=FILE`` entry (a file beside
+    ``recipe``) replaces ``recipe``."""
+    files = [o.removeprefix("recipe=") for o in overrides if o.startswith("recipe=")]
+    rest = tuple(o for o in overrides if not o.startswith("recipe="))
+    return (recipe.parent / files[-1] if files else recipe), rest
+
+
 def train_variant(recipe: Path, exp_dir: Path, overrides: tuple[str, ...], minutes: float, cores: list[int]) -> None:
     """Train one variant in its own process (its log: ``exp_dir/train.log``)."""
+    recipe, overrides = variant_recipe(recipe, overrides)
     exp_dir.mkdir(parents=True, exist_ok=True)
     seconds = int(minutes * 60)
     budget = f"00:{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

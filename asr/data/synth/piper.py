@@ -5,14 +5,18 @@ Per utterance the style sets ``length_scale = 1 / rate`` and, from its seed, the
 scales (0.7..1.3 x the voice's own). VITS samples noise inside the ONNX graph from a
 generator seeded when the session is created, so each utterance gets a fresh session
 seeded with its style's seed: the same utterance always gives the same audio (resumable
-corpus generation needs that); it costs about 0.2 s per utterance.
+corpus generation needs that). The graph is optimized once per process and the per-utterance
+sessions load that optimized graph with optimization off: 0.3 s a session instead of 0.8-1.0 s
+(about a second of synthesis per utterance), the same audio for the same seed.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import random
+import tempfile
 
 import numpy as np
 
@@ -49,7 +53,7 @@ class PiperEngine(Engine):
 
             package = importlib.import_module(VOICE_PACKAGES[voice])
             model = PiperVoice.load(package.model_path(), package.config_path())
-            self._voices[voice] = (model, package.model_path().read_bytes())
+            self._voices[voice] = (model, _optimized_graph(package.model_path().read_bytes()))
         return self._voices[voice]
 
     def speak(self, text: str, voice: str, style: Style) -> tuple[np.ndarray, int]:
@@ -58,8 +62,7 @@ class PiperEngine(Engine):
 
         model, onnx_bytes = self._load(voice)
         noise = random.Random(style.seed)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        options = _session_options(ort.GraphOptimizationLevel.ORT_DISABLE_ALL)  # optimized once already
         ort.set_seed(style.seed)  # read when the session's random kernels are created
         model.session = ort.InferenceSession(onnx_bytes, sess_options=options, providers=["CPUExecutionProvider"])
         config = SynthesisConfig(
@@ -71,3 +74,29 @@ class PiperEngine(Engine):
         if not chunks:
             raise SynthesisError(f"{self.name} made no audio for voice {voice!r}: {text!r}")
         return np.concatenate(chunks), model.config.sample_rate
+
+
+def _session_options(level):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.graph_optimization_level = level
+    return options
+
+
+def _optimized_graph(onnx_bytes: bytes) -> bytes:
+    """The voice's graph after onnxruntime's extended (hardware-independent) optimizations,
+    as ONNX bytes, made in a temporary file that is removed."""
+    import onnxruntime as ort
+
+    fd, path = tempfile.mkstemp(suffix=".onnx")
+    os.close(fd)
+    try:
+        options = _session_options(ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
+        options.optimized_model_filepath = path
+        ort.InferenceSession(onnx_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+        with open(path, "rb") as optimized:
+            return optimized.read()
+    finally:
+        os.unlink(path)
