@@ -3,7 +3,9 @@
     python train.py --config recipes/demo/demo.yaml [section.key=value ...] [--resume CKPT]
 
 Any ``lightning.Trainer`` argument is a ``trainer.*`` override, e.g.
-``trainer.devices=4 trainer.num_nodes=2 trainer.strategy=ddp trainer.precision=bf16-mixed``.
+``trainer.devices=4 trainer.num_nodes=2 trainer.strategy=ddp trainer.precision=bf16-mixed``;
+``trainer.precision=auto`` picks bf16-mixed where the chip computes in bf16, else 32-true
+(:mod:`asr.training.precision`).
 ``--save-every-steps N`` also refreshes ``checkpoints/last.ckpt`` every N steps; a run
 killed mid-epoch continues with ``--resume exp_dir/checkpoints/last.ckpt`` after the
 batches it had trained on. Checkpoints are written atomically and loaded only as plain
@@ -80,7 +82,12 @@ def build_trainer(recipe, extra_callbacks=(), save_every_steps: int = 0, keep_be
         save_top_k=keep_best,
         enable_version_counter=save_every_steps == 0,  # else both callbacks write last.ckpt, not last-v1.ckpt
     )
+    from asr.training.precision import resolve_precision
+
     kwargs = {**DEFAULT_TRAINER, "gradient_clip_val": recipe.optim.grad_clip, **recipe.trainer}
+    if "precision" in kwargs:  # auto: bf16 where the chip computes in bf16, else fp32 (asr.training.precision)
+        kwargs["precision"] = resolve_precision(kwargs["precision"], kwargs["accelerator"])
+        print(f"precision: {kwargs['precision']}" + (" (auto)" if recipe.trainer["precision"] == "auto" else ""))
     logger = CSVLogger(recipe.exp_path, name="logs")
     callbacks = [checkpoints, LearningRateMonitor("step"), *extra_callbacks]
     if save_every_steps > 0:  # mid-epoch last.ckpt; the sampler state in it skips the batches already seen
