@@ -7,7 +7,8 @@
 # RECIPE (default recipes/demo/whisper.yaml: Whisper tiny.en's encoder under 2 new layers) picks
 # the recipe; RECIPE=recipes/demo/demo.yaml trains the whole model from scratch.
 # BUDGET_MIN (default 30) is the whole job's budget; RESERVE_S (default 270) is kept for
-# the final validation, export, LM tuning and transcription after training.
+# the final validation, export, LM tuning and transcription after training. BEAM (default 128)
+# is the beam width of the LM search on the test sets (the LM weights are tuned at beam 32).
 # The corpus is sized for 2 idle cores: with fewer (taskset, or a busy machine at the start)
 # a share of the training sentences is synthesized (corpus.train_share; the test sets stay
 # the same), so synthesis leaves training its part of the budget.
@@ -17,6 +18,7 @@ start=$(date +%s)
 BUDGET_MIN=${BUDGET_MIN:-30}
 RESERVE_S=${RESERVE_S:-270}
 RECIPE=${RECIPE:-recipes/demo/whisper.yaml}
+BEAM=${BEAM:-128}
 at() { printf '[%d:%02d] ' $(( ($(date +%s) - start) / 60 )) $(( ($(date +%s) - start) % 60 )); }
 bash scripts/setup.sh
 EXP=$(.venv/bin/python -c 'import sys; from asr.config import load_recipe; print(load_recipe(sys.argv[1], sys.argv[2:]).exp_dir)' "$RECIPE" "$@")
@@ -39,8 +41,8 @@ left=$(( BUDGET_MIN * 60 - ($(date +%s) - start) - RESERVE_S ))
 budget=$(printf '00:%02d:%02d:%02d' $(( left / 3600 )) $(( left / 60 % 60 )) $(( left % 60 )))  # DD:HH:MM:SS
 echo "== $(at)training for at most $(( left / 60 )) min $(( left % 60 )) s (what is left of ${BUDGET_MIN} min)"
 .venv/bin/python train.py --config "$RECIPE" trainer.max_time="$budget" "${overrides[@]}"
-echo "== $(at)LM weight and word score, tuned on dev (beam 8): $EXP/decoding.json"
-.venv/bin/python -m asr.cli.tune_decoding --model $EXP/model.pt --manifest data/synth/dev.jsonl \
+echo "== $(at)LM weight and word score, tuned on dev (beam 32): $EXP/decoding.json"
+.venv/bin/python -m asr.cli.tune_decoding --model $EXP/model.pt --manifest data/synth/dev.jsonl --beam 32 \
   --lm $EXP/lm/words3.arpa --lm-weights 0.5 0.7 1.0 --word-scores 0 0.5 1 1.5 > $EXP/tune_decoding.log 2>&1 \
   || { tail -n 3 $EXP/tune_decoding.log >&2; exit 1; }
 grep "best:" $EXP/tune_decoding.log
@@ -48,10 +50,10 @@ echo "== $(at)transcribing the test sets (sentences and voices unseen in trainin
 for split in test unseen real; do
   .venv/bin/python transcribe.py --model $EXP/model.pt --ref "$EXP/$split.ref" \
     --report "$EXP/${split}_wer.json" @"$EXP/$split.list" > "$EXP/$split.hyp"
-  .venv/bin/python transcribe.py --model $EXP/model.pt --beam 32 --ref "$EXP/$split.ref" \
+  .venv/bin/python transcribe.py --model $EXP/model.pt --beam "$BEAM" --ref "$EXP/$split.ref" \
     --report "$EXP/${split}_lm_wer.json" @"$EXP/$split.list" > "$EXP/$split.lm.hyp" 2> "$EXP/$split.lm.log" \
     || { tail -n 3 "$EXP/$split.lm.log" >&2; exit 1; }
   printf '%-7s greedy        %s\n' "$split" "$(tail -n 1 "$EXP/$split.hyp")"
-  printf '%-7s beam 32 + LM  %s\n' "$split" "$(tail -n 1 "$EXP/$split.lm.hyp")"
+  printf '%-7s beam %-3s + LM %s\n' "$split" "$BEAM" "$(tail -n 1 "$EXP/$split.lm.hyp")"
 done
 echo "demo finished in $(( ($(date +%s) - start) / 60 )) min; model: $EXP/model.pt"
