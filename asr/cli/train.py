@@ -72,6 +72,7 @@ def build_trainer(recipe, extra_callbacks=(), save_every_steps: int = 0, keep_be
     from lightning.pytorch.loggers import CSVLogger
 
     from asr.training.module import SafeCheckpointIO
+    from asr.training.precision import resolve_precision
 
     checkpoints = ModelCheckpoint(
         dirpath=recipe.exp_path / "checkpoints",
@@ -82,8 +83,6 @@ def build_trainer(recipe, extra_callbacks=(), save_every_steps: int = 0, keep_be
         save_top_k=keep_best,
         enable_version_counter=save_every_steps == 0,  # else both callbacks write last.ckpt, not last-v1.ckpt
     )
-    from asr.training.precision import resolve_precision
-
     kwargs = {**DEFAULT_TRAINER, "gradient_clip_val": recipe.optim.grad_clip, **recipe.trainer}
     if "precision" in kwargs:  # auto: bf16 where the chip computes in bf16, else fp32 (asr.training.precision)
         kwargs["precision"] = resolve_precision(kwargs["precision"], kwargs["accelerator"])
