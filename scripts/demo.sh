@@ -6,7 +6,7 @@
 # Extra arguments are recipe overrides, e.g.: bash scripts/demo.sh trainer.max_epochs=2
 # RECIPE (default recipes/demo/whisper.yaml: Whisper tiny.en's encoder under 2 new layers) picks
 # the recipe; RECIPE=recipes/demo/demo.yaml trains the whole model from scratch.
-# BUDGET_MIN (default 30) is the whole job's budget; RESERVE_S (default 270) is kept for
+# BUDGET_MIN (default 30) is the whole job's budget; RESERVE_S (default 300) is kept for
 # the final validation, export, LM tuning and transcription after training. BEAM (default 128)
 # is the beam width of the LM search on the test sets (the LM weights are tuned at beam 32).
 # The corpus is sized for 2 idle cores: with fewer (taskset, or a busy machine at the start)
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 BUDGET_MIN=${BUDGET_MIN:-30}
-RESERVE_S=${RESERVE_S:-270}
+RESERVE_S=${RESERVE_S:-300}
 RECIPE=${RECIPE:-recipes/demo/whisper.yaml}
 BEAM=${BEAM:-128}
 at() { printf '[%d:%02d] ' $(( ($(date +%s) - start) / 60 )) $(( ($(date +%s) - start) % 60 )); }
