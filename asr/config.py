@@ -147,6 +147,10 @@ class DataConfig:
     # Speed perturbation and the augment section's batchable transforms run in the training
     # step on the batch's device (asr.data.augment.device); the loader yields clean audio.
     augment_device: bool = False
+    # Keep each training utterance's output of the frozen front (model.freeze_layers), up to
+    # this many GB: later epochs skip augmentation, features and frozen layers for it and
+    # hear its first draw again (asr.training.frozen_cache). 0 = off.
+    cache_frozen_gb: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -58,9 +58,9 @@ def test_a_variant_may_train_another_recipe_beside_the_given_one():
 
     demo = ablation.REPO / "recipes" / "demo" / "demo.yaml"
     recipe, rest = ablation.variant_recipe(demo, ablation.PRETRAINED_VARIANTS["whisper_head"])
-    pinned = ("data.max_batch_seconds=100", "optim.warmup_steps=50")  # whisper.yaml as the table was measured
+    pinned = ("data.max_batch_seconds=100", "optim.warmup_steps=50", "data.cache_frozen_gb=0")  # as measured
     assert recipe == demo.parent / "whisper.yaml" and rest == (*pinned, "model.n_layers=4", "optim.lr=0.0025")
     head = load_recipe(recipe, rest)
     assert (head.model.init, head.model.n_layers, head.model.freeze_layers, head.optim.lr) == ("whisper-tiny.en", 4, 4, 0.0025)
-    assert (head.data.max_batch_seconds, head.optim.warmup_steps) == (100, 50)
+    assert (head.data.max_batch_seconds, head.optim.warmup_steps, head.data.cache_frozen_gb) == (100, 50, 0)
     assert ablation.variant_recipe(demo, ("optim.lr=1",)) == (demo, ("optim.lr=1",))

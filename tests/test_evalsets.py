@@ -112,3 +112,18 @@ def test_a_tool_whose_working_folder_is_gone_is_named_as_such(tmp_path):
     with pytest.raises(PackageError, match="working folder .*gone"):
         run_tool([sys.executable, "-c", "pass"], tmp_path / "removed", "pip download x")
     assert run_tool([sys.executable, "-c", "print('ok')"], tmp_path, "a check").strip() == "ok"
+
+
+@needs_espeak
+def test_a_rebuild_with_other_sentences_drops_the_old_manifest(tmp_path, capsys):
+    """Seen in a main job with more training sentences: the held-out pool changed, the unseen
+    set was rebuilt, and its manifest still named the old sentences (WER 118%)."""
+    from asr.training.prepare import split_manifest
+
+    out = build_unseen(tmp_path / "u", SENTENCES, seed=1, n=3)
+    assert {e.text for e in split_manifest(out.parent, out.name)} <= {normalize_text(s) for s in SENTENCES}
+    others = ["Seven ships sailed out at dawn today.", "Please call me back tomorrow morning.", "The green door was open."]
+    build_unseen(tmp_path / "u", others, seed=1, n=3)
+    rebuilt = split_manifest(out.parent, out.name)
+    assert {e.text for e in rebuilt} <= {normalize_text(s) for s in others} and len(rebuilt) == 3
+    assert {e.text for e in rebuilt} == {e.text for e in check_split(out)}  # the manifest reads the new build

@@ -182,9 +182,9 @@ def test_frozen_layers_keep_their_weights_and_take_no_dropout():
 @needs_whisper
 @pytest.mark.slow
 def test_train_from_whisper_and_transcribe(tiny_corpus, tmp_path, capsys):
-    """train.py with model.init: Whisper's 4 layers frozen, only the CTC head trained, learns the 8
-    training utterances; the exported model carries every weight (it transcribes without the
-    package) and Whisper's feature normalization."""
+    """train.py with model.init: Whisper's 4 layers frozen (and cached after the first epoch), only
+    the CTC head trained, learns the 8 training utterances; the exported model carries every weight
+    (it transcribes without the package) and Whisper's feature normalization."""
     from asr.cli.train import main as train
     from asr.cli.transcribe import main as transcribe
     from asr.data.manifest import read_manifest
@@ -193,10 +193,14 @@ def test_train_from_whisper_and_transcribe(tiny_corpus, tmp_path, capsys):
 
     small = [o for o in TINY if not o.startswith(("model.", "specaug."))]
     head_only = ["model.n_layers=4", "model.freeze_layers=4"]  # whisper.yaml's layers, none added
-    overrides = [f"exp_dir={tmp_path}", *corpus_overrides(tiny_corpus), *small, *head_only, "optim.lr=0.01",
+    # clean audio: whisper.yaml keeps each utterance's frozen-front output after its first pass
+    # (data.cache_frozen_gb), so over 150 epochs 8 utterances would each be heard in one augmented draw
+    clean = [f"augment.{name}_prob=0" for name in ("room", "noise", "telephone", "eq", "gain", "clip")]
+    overrides = [f"exp_dir={tmp_path}", *corpus_overrides(tiny_corpus), *small, *head_only, *clean, "optim.lr=0.01",
                  "optim.warmup_steps=10", "trainer.max_epochs=150", "trainer.check_val_every_n_epoch=150"]  # fmt: skip
     assert train(["--config", str(DEMO.parent / "whisper.yaml"), *overrides]) == 0
-    assert "model.init whisper-tiny.en: 7.63M parameters" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "model.init whisper-tiny.en: 7.63M parameters" in out and "frozen front cached: 8 utterances" in out
     entries = read_manifest(Path(tiny_corpus.root) / "train.jsonl")
     ref = tmp_path / "train.ref"
     ref.write_text("".join(f"{e.id} {e.text}\n" for e in entries))

@@ -44,6 +44,7 @@ class CTCModel(nn.Module):
         # seconds of audio per output frame: subsampling factor x feature hop (0.04 at 4x, 0.08 at 8x)
         self.frame_shift = self.subsampling.subsampling_rate * features.hop_length / features.sample_rate
         # model.freeze_layers: the front of the network as a fixed function (a pretrained encoder's lower layers)
+        self.freeze_layers = model.freeze_layers
         if model.freeze_layers:
             for module in (self.subsampling, self.encoder.pos, *self.encoder.layers[: model.freeze_layers]):
                 freeze(module)
@@ -64,6 +65,21 @@ class CTCModel(nn.Module):
         x, lens = self.encode(waves, lengths)
         logits = self.head(x)  # (B, T', V)
         return logits.float().log_softmax(dim=-1), lens
+
+    def frozen_front(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, N), (B,) -> (B, T', D) output of the frozen layers (``model.freeze_layers``), (B,)
+        frame counts, without a graph: features, SpecAugment, subsampling and the frozen
+        layers at full context. :meth:`from_frozen` of it is :meth:`forward` without chunks."""
+        with torch.no_grad():
+            feats, feat_lens = self.features(waves, lengths)  # (B, T, F)
+            x, lens = self.subsampling(self.specaug(self.cmvn(feats), feat_lens), feat_lens)  # (B, T', D)
+            return self.encoder.forward_layers(x, lens, 0, self.freeze_layers), lens
+
+    def from_frozen(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T', D) :meth:`frozen_front` output, (B,) frame counts -> (B, T', V) log-probs
+        through the trained layers, the final norm and the head."""
+        x = self.encoder.forward_layers(x, lengths, self.freeze_layers, len(self.encoder.layers))
+        return self.head(self.encoder.norm(x)).float().log_softmax(dim=-1)
 
     def forward_views(
         self, waves: torch.Tensor, lengths: torch.Tensor, views: int = 1, taps: Sequence[int] = ()

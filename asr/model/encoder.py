@@ -175,6 +175,16 @@ class TransformerEncoder(nn.Module):
             mask = mask & allowed[None, None]  # (B, 1, T, T)
         return mask
 
+    def _masks(
+        self, lengths: torch.Tensor, max_len: int, chunk_frames: int = 0, left_chunks: int = -1
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """-> the attention mask (:meth:`attention_mask`) and (B, T) valid frames for centred
+        convolutions (None where the layers have none)."""
+        mask = self.attention_mask(lengths, max_len, chunk_frames, left_chunks)
+        conv = self.layers[0].conv
+        valid = padding_mask(lengths, max_len) if conv is not None and not conv.causal else None
+        return mask, valid
+
     def _training_chunks(self) -> tuple[int, int]:
         cfg = self.config
         if not self.training or cfg.chunk_train_prob <= 0 or torch.rand(()) >= cfg.chunk_train_prob:
@@ -202,9 +212,7 @@ class TransformerEncoder(nn.Module):
         (B, T', D) through the final norm (InterCTC), in layer order."""
         if chunk_frames is None:
             chunk_frames, left_chunks = self._training_chunks()
-        mask = self.attention_mask(lengths, x.shape[1], chunk_frames, left_chunks)
-        conv = self.layers[0].conv
-        valid = padding_mask(lengths, x.shape[1]) if conv is not None and not conv.causal else None
+        mask, valid = self._masks(lengths, x.shape[1], chunk_frames, left_chunks)
         x = self.pos(x)
         tapped = []
         for number, layer in enumerate(self.layers, start=1):
@@ -212,6 +220,18 @@ class TransformerEncoder(nn.Module):
             if number in taps:
                 tapped.append(self.norm(x))
         return self.norm(x), tapped
+
+    def forward_layers(self, x: torch.Tensor, lengths: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Layers ``start`` .. ``stop - 1`` (0-based) alone, full context: (B, T', D) input of
+        layer ``start`` (positions are added when it is 0), (B,) lengths -> (B, T', D) output
+        of layer ``stop - 1``, before the final norm. Run back to back, two ranges give
+        :meth:`forward` without chunks (the frozen front's cache, :mod:`asr.training.frozen_cache`)."""
+        mask, valid = self._masks(lengths, x.shape[1])
+        if start == 0:
+            x = self.pos(x)
+        for layer in self.layers[start:stop]:
+            x = layer(x, mask, valid, 0)
+        return x
 
     def forward_chunk(
         self,

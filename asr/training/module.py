@@ -31,6 +31,7 @@ from asr.data.batch import Batch
 from asr.decoding import greedy_decode
 from asr.model import CTCModel
 from asr.model.ctc_model import ctc_loss
+from asr.training.frozen_cache import FrozenCache, check_cacheable
 from asr.training.losses import has_auxiliary_losses, training_loss
 from asr.text.tokenizer import Tokenizer
 
@@ -132,16 +133,28 @@ class ASRModule(L.LightningModule):
         self.time_progress = 0.0  # share of trainer.max_time used (0 without a time budget)
         self.validated_at_step: int | None = None
         self.device_augment = device_augment_for(recipe)  # None unless data.augment_device
+        self.frozen_cache = None  # the frozen front's outputs per utterance (data.cache_frozen_gb)
+        self._cache_reported = 0  # utterances held when the cache was last reported
+        if recipe.data.cache_frozen_gb > 0:
+            check_cacheable(recipe)
+            self.frozen_cache = FrozenCache(int(recipe.data.cache_frozen_gb * 1e9))
 
     def training_step(self, batch: Batch, batch_idx: int):
         self._skip_unusable(batch)
-        if self.device_augment is not None and batch.ids:  # speed + acoustic augmentation on the batch's device
+        cached = self.frozen_cache.get(batch.ids) if self.frozen_cache is not None else None
+        if self.device_augment is not None and batch.ids and cached is None:  # speed + acoustic augmentation
             batch = self.device_augment.batch(batch, f"{self.current_epoch}/{batch_idx}/{self.global_rank}")
         loss = None
         if batch.ids:  # else nothing in this batch could be read
             self._batch = batch
             try:
-                if has_auxiliary_losses(self.recipe.model):  # InterCTC / CR-CTC besides CTC
+                if self.frozen_cache is not None:  # the frozen front once per utterance, then from memory
+                    if cached is None:
+                        cached = self.model.frozen_front(batch.waves, batch.wave_lengths)
+                        self.frozen_cache.put(batch.ids, *cached)
+                    log_probs = self.model.from_frozen(*cached)
+                    loss = ctc_loss(log_probs, cached[1], batch.tokens, batch.token_lengths)
+                elif has_auxiliary_losses(self.recipe.model):  # InterCTC / CR-CTC besides CTC
                     loss = training_loss(self.model, self.recipe.model, batch.waves, batch.wave_lengths,
                                          batch.tokens, batch.token_lengths)  # fmt: skip
                 else:
@@ -239,6 +252,11 @@ class ASRModule(L.LightningModule):
             self.log("skipped_utterances", float(self.skipped_utterances))
 
     def on_train_epoch_end(self) -> None:
+        cache = self.frozen_cache
+        if cache is not None and len(cache) != self._cache_reported:
+            self._cache_reported = len(cache)
+            room = "; full: later utterances go through the front every epoch" if cache.full else ""
+            print(f"frozen front cached: {len(cache)} utterances, {cache.bytes / 1e9:.2f} GB{room}", flush=True)
         # epoch-level, so the counts reach the logs whatever log_every_n_steps is
         # skipped steps are the same on every rank (taken together); batches and utterances add up
         self.log("skipped_steps_total", float(self.skipped_steps), reduce_fx="max", sync_dist=True)

@@ -35,8 +35,11 @@ def is_done(folder: Path, settings: dict) -> bool:
 
 
 def start(folder: Path) -> None:
-    """Empty ``folder`` for a fresh build (a build with other settings, or an unfinished one)."""
+    """Empty ``folder`` for a fresh build (a build with other settings, or an unfinished one),
+    and drop its manifest (``<folder>.jsonl``, :func:`asr.training.prepare.split_manifest`),
+    which would name the old build's sentences."""
     shutil.rmtree(folder, ignore_errors=True)
+    (folder.parent / f"{folder.name}.jsonl").unlink(missing_ok=True)
     folder.mkdir(parents=True)
 
 
