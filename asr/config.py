@@ -148,8 +148,8 @@ class DataConfig:
     # step on the batch's device (asr.data.augment.device); the loader yields clean audio.
     augment_device: bool = False
     # Keep each training utterance's output of the frozen front (model.freeze_layers), up to
-    # this many GB: later epochs skip augmentation, features and frozen layers for it and
-    # hear its first draw again (asr.training.frozen_cache). 0 = off.
+    # this many GB on the training device: later epochs skip augmentation, features and frozen
+    # layers for it and hear its first draw again (asr.training.frozen_cache). 0 = off.
     cache_frozen_gb: float = 0.0
 
 

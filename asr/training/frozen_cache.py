@@ -9,7 +9,8 @@ goes straight to the trained layers (:meth:`asr.model.CTCModel.from_frozen`). Th
 held utterance keeps the augmentation it drew the first time. On 2 CPU cores the main job's
 step falls from 0.76 s to about 0.43 s once the corpus is held (recipes/demo/README.md).
 
-Per process: under DDP each rank holds what it has seen.
+Per process, on the training device (GPU memory on a GPU): under DDP each rank holds what it
+has seen.
 """
 
 from __future__ import annotations
