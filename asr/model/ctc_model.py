@@ -54,32 +54,37 @@ class CTCModel(nn.Module):
         cfg = self.features.config
         return cfg.n_fft + (self.subsampling.min_frames - 1) * cfg.hop_length
 
+    def _subsampled(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, N), (B,) -> (B, T', D) encoder input (log-mel, CMVN, SpecAugment, subsampling), (B,) lengths"""
+        feats, feat_lens = self.features(waves, lengths)  # (B, T, F)
+        return self.subsampling(self.specaug(self.cmvn(feats), feat_lens), feat_lens)
+
+    def _log_probs(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, T', D) normed encoder output -> (B, T', V) float32 log-probs of the head."""
+        return self.head(h).float().log_softmax(dim=-1)
+
     def encode(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (B, T', D) encoder output, (B,) lengths"""
-        feats, feat_lens = self.features(waves, lengths)  # (B, T, F)
-        feats = self.specaug(self.cmvn(feats), feat_lens)
-        x, lens = self.subsampling(feats, feat_lens)  # (B, T', D)
+        x, lens = self._subsampled(waves, lengths)
         return self.encoder(x, lens), lens
 
     def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x, lens = self.encode(waves, lengths)
-        logits = self.head(x)  # (B, T', V)
-        return logits.float().log_softmax(dim=-1), lens
+        return self._log_probs(x), lens
 
     def frozen_front(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, N), (B,) -> (B, T', D) output of the frozen layers (``model.freeze_layers``), (B,)
         frame counts, without a graph: features, SpecAugment, subsampling and the frozen
         layers at full context. :meth:`from_frozen` of it is :meth:`forward` without chunks."""
         with torch.no_grad():
-            feats, feat_lens = self.features(waves, lengths)  # (B, T, F)
-            x, lens = self.subsampling(self.specaug(self.cmvn(feats), feat_lens), feat_lens)  # (B, T', D)
+            x, lens = self._subsampled(waves, lengths)
             return self.encoder.forward_layers(x, lens, 0, self.freeze_layers), lens
 
     def from_frozen(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T', D) :meth:`frozen_front` output, (B,) frame counts -> (B, T', V) log-probs
         through the trained layers, the final norm and the head."""
         x = self.encoder.forward_layers(x, lengths, self.freeze_layers, len(self.encoder.layers))
-        return self.head(self.encoder.norm(x)).float().log_softmax(dim=-1)
+        return self._log_probs(self.encoder.norm(x))
 
     def forward_views(
         self, waves: torch.Tensor, lengths: torch.Tensor, views: int = 1, taps: Sequence[int] = ()
@@ -96,11 +101,7 @@ class CTCModel(nn.Module):
             feats, feat_lens = feats.repeat(views, 1, 1), feat_lens.repeat(views)  # (views * B, T, F)
         x, lens = self.subsampling(self.specaug(feats, feat_lens), feat_lens)  # (views * B, T', D)
         out, tapped = self.encoder.forward_taps(x, lens, taps)
-
-        def log_probs(h: torch.Tensor) -> torch.Tensor:
-            return self.head(h).float().log_softmax(dim=-1)  # (views * B, T', V)
-
-        return TrainingOutputs(log_probs(out), lens, tuple(log_probs(h) for h in tapped))
+        return TrainingOutputs(self._log_probs(out), lens, tuple(self._log_probs(h) for h in tapped))
 
 
 def freeze(module: nn.Module) -> None:

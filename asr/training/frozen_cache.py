@@ -25,15 +25,17 @@ def check_cacheable(recipe: RecipeConfig) -> None:
     fixed function of the audio it is given."""
     from asr.training.losses import has_auxiliary_losses
 
-    model = recipe.model
+    model, gb = recipe.model, recipe.data.cache_frozen_gb
+    if gb <= 0:
+        return
     problems = (
         (model.freeze_layers == 0, "needs model.freeze_layers > 0 (a frozen front)"),
         (model.chunk_train_prob > 0, "needs model.chunk_train_prob 0 (chunks reach the frozen layers)"),
         (has_auxiliary_losses(model), "needs plain CTC (no InterCTC, no CR-CTC)"),
     )
     for bad, why in problems:
-        if bad and recipe.data.cache_frozen_gb > 0:
-            raise ConfigError(f"config key 'data.cache_frozen_gb': {why}, got {recipe.data.cache_frozen_gb!r}")
+        if bad:
+            raise ConfigError(f"config key 'data.cache_frozen_gb': {why}, got {gb!r}")
 
 
 class FrozenCache:
