@@ -33,12 +33,23 @@ fi
 REQS="requirements.txt requirements-synth.txt requirements-text.txt requirements-augment.txt requirements-lm.txt
   requirements-onnx.txt requirements-serve.txt requirements-pretrained.txt"
 stamp=".venv/.installed-$(cat $REQS requirements-dev.txt pyproject.toml | sha256sum | cut -c1-16)-${1:-main}"
+# torch's CUDA build (the one pip has for torch 2.14.1; it runs on the CPU too) and its NVIDIA
+# libraries fill 6.3 GB of .venv; --no-cache-dir keeps pip from keeping a second copy of the
+# downloads in ~/.cache/pip. NEED_GB: the install took at most 6.5 GB (.venv and pip's temporary files).
+NEED_GB=${NEED_GB:-7}
+PIP=(.venv/bin/pip install -q --disable-pip-version-check --no-cache-dir)
 if [ ! -f "$stamp" ]; then
-  echo "setup: installing pinned packages into .venv (torch is large: a few minutes)"
-  .venv/bin/pip install -q --disable-pip-version-check $(printf -- " -r %s" $REQS)
-  if [ "${1:-}" = dev ]; then
-    .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+  free_gb=$(( $(df -Pk .venv | awk 'NR == 2 {print $4}') / 1048576 ))
+  tmp_gb=$(( $(df -Pk "${TMPDIR:-/tmp}" | awk 'NR == 2 {print $4}') / 1048576 ))
+  if [ "$free_gb" -lt "$NEED_GB" ] || [ "$tmp_gb" -lt 2 ]; then
+    echo "setup: not enough disk: the install needs about $NEED_GB GB free for $PWD/.venv (${free_gb} GB free) and 2 GB in ${TMPDIR:-/tmp} (${tmp_gb} GB free)" >&2
+    exit 1
   fi
-  .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  echo "setup: installing pinned packages into .venv (torch is large: a few minutes)"
+  "${PIP[@]}" $(printf -- " -r %s" $REQS)
+  if [ "${1:-}" = dev ]; then
+    "${PIP[@]}" -r requirements-dev.txt
+  fi
+  "${PIP[@]}" --no-deps --no-build-isolation -e .
   touch "$stamp"
 fi
