@@ -189,6 +189,10 @@ class ModelConfig:
     # its chunk's end, so streaming stays exact with a cache of (conv_kernel - 1) / 2 frames.
     conv_kernel: int = 0
     conv_causal: bool = True
+    # The layers from this one on (0-based) have the convolution module: layers before it have
+    # none (a pretrained encoder's layers, e.g. Whisper's 4, under new layers that have one);
+    # n_layers: no layer has one.
+    conv_from_layer: int = 0
     # Dynamic chunk training (one model for full-context and streaming use): with this
     # probability a training batch limits attention to random chunks of 1..max_chunk_frames
     # output frames (40 ms each at 4x subsampling) seeing 0..max_left_chunks chunks of left context.
@@ -231,6 +235,7 @@ class ModelConfig:
             "inter_ctc_weight": (not 0.0 <= self.inter_ctc_weight < 1.0, "in [0, 1) expected"),
             "cr_ctc_weight": (self.cr_ctc_weight < 0.0, "must be >= 0"),
             "freeze_layers": (not 0 <= self.freeze_layers <= self.n_layers, f"0..{self.n_layers} expected"),
+            "conv_from_layer": (not 0 <= self.conv_from_layer <= self.n_layers, f"0..{self.n_layers} expected"),
         }
         for key, (bad, why) in problems.items():
             if bad:

@@ -45,6 +45,12 @@ def test_wrong_type_is_named():
         load_recipe(DEMO, ["model.n_layers=two"])
 
 
+@pytest.mark.parametrize("value", ["-1", "7"])
+def test_convolution_from_a_layer_the_model_lacks_is_named(value):
+    with pytest.raises(ConfigError, match=f"'model.conv_from_layer': 0..6 expected, got {value}"):
+        load_recipe(DEMO, [f"model.conv_from_layer={value}"])
+
+
 def test_train_cli_reports_bad_key(capsys):
     from asr.cli.train import main
 
@@ -98,7 +104,9 @@ def test_a_recipe_may_start_from_several_files_later_ones_winning(tmp_path):
     synthetic = load_recipe(DEMO.parents[1] / "synthetic" / "whisper.yaml")
     whisper = load_recipe(DEMO.parent / "whisper.yaml")
     shared = yaml.safe_load((DEMO.parent / "whisper_encoder.yaml").read_text())
+    own = yaml.safe_load((DEMO.parent / "whisper.yaml").read_text())["model"]  # the recipe's own keys win over both
     for key, value in shared["model"].items():  # the shared file's keys win over either corpus recipe's
-        assert getattr(synthetic.model, key) == getattr(whisper.model, key) == value, key
+        assert getattr(synthetic.model, key) == value and getattr(whisper.model, key) == own.get(key, value), key
+    assert own and all(getattr(whisper.model, key) == value for key, value in own.items())
     assert synthetic.features == whisper.features and synthetic.optim.lr == whisper.optim.lr == shared["optim"]["lr"]
     assert synthetic.corpus == load_recipe(DEMO.parents[1] / "synthetic" / "synthetic.yaml").corpus

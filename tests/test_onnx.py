@@ -127,6 +127,27 @@ def test_streaming_chunks_equal_torch(torch_recognizer, onnx_recognizer, speech)
     assert events(onnx_recognizer) == events(torch_recognizer)
 
 
+def test_convolution_in_later_layers_only_streams_as_torch(torch_recognizer, speech, tmp_path):
+    """model.conv_from_layer 1: layer 0 has no convolution module (a pretrained encoder's layer
+    under a new one that has); its row of the chunk graph's conv state passes through unchanged."""
+    r = torch_recognizer
+    recipe = replace(r.recipe, model=replace(r.recipe.model, conv_from_layer=1))
+    torch.manual_seed(1)
+    model = CTCModel(recipe.model, recipe.features, recipe.specaug, r.tokenizer.vocab_size).eval()
+    assert [layer.conv is not None for layer in model.encoder.layers] == [False, True]
+    om = load_model(export_onnx(recipe, r.tokenizer, model, tmp_path / "onnx", int8=False)).model
+    frames = StreamingFrontend(model).process(read_audio(speech[1])).frames[None]  # (1, T', D)
+    torch_cache = onnx_cache = None
+    for start in range(0, frames.shape[1], 4):
+        with torch.inference_mode():
+            y, torch_cache = model.encoder.forward_chunk(frames[:, start : start + 4], start, torch_cache, 8)
+            want = model.head(y).log_softmax(dim=-1)
+        got, onnx_cache = om.encoder.forward_chunk(frames[:, start : start + 4], start, onnx_cache, 8)
+        assert got.shape == want.shape and (got - want).abs().max() < 1e-3
+    assert torch_cache[0].conv is None and torch.equal(torch.from_numpy(onnx_cache.conv[0]), torch.zeros(1, 4, 32))
+    assert torch.allclose(torch.from_numpy(onnx_cache.conv[1]), torch_cache[1].conv, atol=1e-4)
+
+
 def test_load_model_and_cli_transcribe_equal_torch(torch_recognizer, onnx_dir, speech, tmp_path, capsys):
     from asr.cli.transcribe import main
 

@@ -77,8 +77,11 @@ def test_unreadable_model_file_is_one_line_naming_it(tmp_path, damage):
 def test_a_recipe_whisper_cannot_fill_names_its_key(key, value):
     extra = {"n_layers": 6} if key == "freeze_layers" else {}
     recipe = dataclasses.replace(RECIPE, model=dataclasses.replace(WHISPER, **{key: value, **extra}))
-    with pytest.raises(PretrainedError, match=f"'model.{key}'"):
+    named = "conv_from_layer" if key == "conv_kernel" else key  # a convolution module in Whisper's layers
+    with pytest.raises(PretrainedError, match=f"'model.{named}'"):
         check_fits(recipe)
+    if key == "conv_kernel":  # in the new layers only: fits
+        check_fits(dataclasses.replace(recipe, model=dataclasses.replace(recipe.model, n_layers=6, conv_from_layer=4)))
     with pytest.raises(PretrainedError, match="'features.mel'"):
         check_fits(dataclasses.replace(RECIPE, features=FeatureConfig()))
 

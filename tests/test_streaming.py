@@ -84,12 +84,15 @@ def test_streaming_front_end_equals_whole_signal(recognizer):
     assert torch.allclose(streamed, whole[0], atol=1e-5)
 
 
-@pytest.mark.parametrize("chunk,left,conv", [(4, 2, 0), (3, -1, 0), (5, 0, 0), (16, 8, 0), (4, 2, 5), (3, 0, 15)])
-def test_cached_chunk_encoder_equals_chunk_mask(recognizer, chunk, left, conv):
+@pytest.mark.parametrize(
+    "chunk,left,conv,conv_from", [(4, 2, 0, 0), (3, -1, 0, 0), (5, 0, 0, 0), (16, 8, 0, 0), (4, 2, 5, 0), (3, 0, 15, 0),
+                                  (4, 2, 5, 1)]  # conv_from 1: the second layer alone has the convolution module
+)  # fmt: skip
+def test_cached_chunk_encoder_equals_chunk_mask(recognizer, chunk, left, conv, conv_from):
     model = recognizer.model
     if conv:  # the causal convolution module carries its own state between chunks
         config = ModelConfig(d_model=32, n_heads=2, n_layers=2, ff_dim=64, subsampling_channels=8, dropout=0.0)
-        config = dataclasses.replace(config, conv_kernel=conv)
+        config = dataclasses.replace(config, conv_kernel=conv, conv_from_layer=conv_from)
         model = CTCModel(config, RecipeConfig().features, RecipeConfig().specaug, model.head.out_features).eval()
     x = torch.randn(1, 47, 32, generator=torch.Generator().manual_seed(chunk))  # (B, T', D)
     lengths = torch.tensor([47])

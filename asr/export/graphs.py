@@ -63,7 +63,7 @@ class StreamingChunk(nn.Module):
     def __init__(self, model: CTCModel):
         super().__init__()
         self.model = model
-        self.has_conv = model.encoder.layers[0].conv is not None
+        self.has_conv = model.encoder.conv_module is not None  # (N, B, K - 1, D) state; a layer without one passes its row on
 
     def forward(self, frames, offset, keys, values, conv=None):
         enc = self.model.encoder
@@ -72,11 +72,12 @@ class StreamingChunk(nn.Module):
             x = x + enc.pos.pe[offset[:, None] + torch.arange(frames.shape[1])]  # (B, C, D)
         new_keys, new_values, new_conv = [], [], []
         for i, layer in enumerate(enc.layers):
-            cache = LayerCache(keys[i], values[i], conv[i] if self.has_conv else None)
+            cache = LayerCache(keys[i], values[i], conv[i] if layer.conv is not None else None)
             x, cache = layer.forward_chunk(x, cache, offset)
             new_keys.append(cache.keys)
             new_values.append(cache.values)
-            new_conv.append(cache.conv)
+            if self.has_conv:
+                new_conv.append(conv[i] if cache.conv is None else cache.conv)
         log_probs = self.model.head(enc.norm(x)).log_softmax(dim=-1)  # (B, C, V)
         out = (log_probs, torch.stack(new_keys), torch.stack(new_values))  # (N, B, H, L + C, Dh) each
         return (*out, torch.stack(new_conv)) if self.has_conv else out

@@ -82,7 +82,7 @@ def export_graphs(model: CTCModel, folder: Path) -> dict:
     names = (["frames", "offset", "keys", "values"], ["log_probs", "keys_out", "values_out"])
     auto = Dim.AUTO  # named Dims fail to trace here ("Invalid ranges": cached + chunk frames); AUTO works
     shapes = ({0: auto, 1: auto}, {0: auto}, {1: auto, 3: auto}, {1: auto, 3: auto})
-    conv = model.encoder.layers[0].conv
+    conv = model.encoder.conv_module
     if conv is not None:
         chunk_args += (torch.randn(cfg.n_layers, B, conv.left, cfg.d_model, generator=g),)
         names = (names[0] + ["conv"], names[1] + ["conv_out"])
@@ -124,7 +124,7 @@ def describe(path: Path) -> dict:
 def metadata(recipe: RecipeConfig, tokenizer: Tokenizer, model: CTCModel, graphs: dict, int8: bool) -> dict:
     """The directory's ``model.json``: what a program needs to run the graphs without this code."""
     f, m, sub = recipe.features, recipe.model, model.subsampling
-    conv = model.encoder.layers[0].conv
+    conv = model.encoder.conv_module
     return {
         "format": layout.FORMAT,
         "format_version": layout.FORMAT_VERSION,

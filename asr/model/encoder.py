@@ -91,7 +91,8 @@ class EncoderLayer(nn.Module):
     the Conformer block.
     """
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, conv: bool = True):
+        """``conv``: whether this layer has the convolution module (where ``config.conv_kernel`` > 0)."""
         super().__init__()
         D = config.d_model
         if config.macaron:
@@ -104,7 +105,7 @@ class EncoderLayer(nn.Module):
         self.ff = feed_forward(config)
         self.dropout = Dropout(config.dropout)
         self.conv = None
-        if config.conv_kernel > 0:
+        if conv and config.conv_kernel > 0:
             self.conv = ConvModule(D, config.conv_kernel, config.dropout, causal=config.conv_causal)
 
     def _ff_first(self, x: torch.Tensor) -> torch.Tensor:
@@ -153,9 +154,14 @@ class TransformerEncoder(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.pos = PositionalEncoding(config.d_model, config.dropout, kind=config.pos_enc)
-        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_layers))
+        self.layers = nn.ModuleList(EncoderLayer(config, i >= config.conv_from_layer) for i in range(config.n_layers))
         self.norm = nn.LayerNorm(config.d_model)
         self.config = config
+
+    @property
+    def conv_module(self) -> ConvModule | None:
+        """The first layer's convolution module that has one (they are all alike), None where none has."""
+        return next((layer.conv for layer in self.layers if layer.conv is not None), None)
 
     @staticmethod
     def attention_mask(
@@ -181,7 +187,7 @@ class TransformerEncoder(nn.Module):
         """-> the attention mask (:meth:`attention_mask`) and (B, T) valid frames for centred
         convolutions (None where the layers have none)."""
         mask = self.attention_mask(lengths, max_len, chunk_frames, left_chunks)
-        conv = self.layers[0].conv
+        conv = self.conv_module
         valid = padding_mask(lengths, max_len) if conv is not None and not conv.causal else None
         return mask, valid
 

@@ -161,9 +161,10 @@ def check_fits(recipe: RecipeConfig) -> None:
     if m.freeze_layers > WHISPER_LAYERS:
         raise PretrainedError(f"config key 'model.freeze_layers': model.init {m.init} fills {WHISPER_LAYERS} layers, "
                               f"got {m.freeze_layers}")  # fmt: skip
-    if m.conv_kernel:
-        raise PretrainedError(f"config key 'model.conv_kernel': model.init {m.init} has no convolution module, "
-                              f"0 expected, got {m.conv_kernel}")  # fmt: skip
+    if m.conv_kernel and m.conv_from_layer < WHISPER_LAYERS:
+        raise PretrainedError(f"config key 'model.conv_from_layer': model.init {m.init}'s {WHISPER_LAYERS} layers have "
+                              f"no convolution module, >= {WHISPER_LAYERS} expected with model.conv_kernel "
+                              f"{m.conv_kernel}, got {m.conv_from_layer}")  # fmt: skip
 
 
 def load_pretrained(model: CTCModel, recipe: RecipeConfig) -> str:
