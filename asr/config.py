@@ -53,7 +53,7 @@ class CorpusConfig:
     text_sources: tuple[str, ...] = ("docstrings",)  # names in asr.data.text_sources.SOURCES; missing ones are skipped
     heldout_sentences: int = 300  # never trained on: read by the unseen engine for the "unseen" test set
     # share of train_sentences synthesized; the sentence pool and the dev/test splits stay as they are
-    # (scripts/demo.sh lowers it on fewer idle cores than the recipe is sized for)
+    # (scripts/demo.sh scales it by the idle cores over the 2 the recipe is sized for)
     train_share: float = 1.0
     eval_sets: tuple[str, ...] = ()  # "unseen" (an engine never trained on), "real" (human speech): scored as tests
     eval_root: str = "data"  # eval sets live in <eval_root>/<name>/test

@@ -10,7 +10,7 @@
 # the final validation, export, LM tuning and transcription after training. BEAM (default 128)
 # is the beam width of the LM search on the test sets (the LM weights are tuned at beam 32).
 # The corpus is sized for 2 idle cores: with fewer (taskset, or a busy machine at the start)
-# a share of the training sentences is synthesized (corpus.train_share; the test sets stay
+# proportionally fewer training sentences are synthesized (corpus.train_share x idle / 2; the test sets stay
 # the same), so synthesis leaves training its part of the budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,14 +21,16 @@ RECIPE=${RECIPE:-recipes/demo/whisper.yaml}
 BEAM=${BEAM:-128}
 at() { printf '[%d:%02d] ' $(( ($(date +%s) - start) / 60 )) $(( ($(date +%s) - start) % 60 )); }
 bash scripts/setup.sh
-EXP=$(.venv/bin/python -c 'import sys; from asr.config import load_recipe; print(load_recipe(sys.argv[1], sys.argv[2:]).exp_dir)' "$RECIPE" "$@")
+recipe=$(.venv/bin/python -c 'import sys; from asr.config import load_recipe
+r = load_recipe(sys.argv[1], sys.argv[2:]); print(r.exp_dir, r.corpus.train_share)' "$RECIPE" "$@")
+read -r EXP SHARE <<< "$recipe"
 overrides=("$@")
 if [[ " $* " != *" corpus.train_share="* ]]; then
   idle=$(.venv/bin/python -c "from asr.training.threads import busy_cores as b, choose_threads as c, usable_cores as u
 print(c(min(u(), 2), b(1.0))[0])")
   if [ "$idle" -lt 2 ]; then
     echo "== $idle idle core of the 2 the corpus is sized for: $idle/2 of the training sentences"
-    overrides+=("corpus.train_share=$(( idle * 50 ))e-2")
+    overrides+=("corpus.train_share=$(.venv/bin/python -c "print($SHARE * $idle / 2)")")
   fi
 fi
 sets=(); for override in "${overrides[@]}"; do sets+=(--set "$override"); done
