@@ -71,7 +71,7 @@ def test_a_recipe_starts_from_its_base_and_changes_only_its_keys(tmp_path):
     whisper = load_recipe(DEMO.parent / "whisper.yaml")
     demo = load_recipe(DEMO)
     assert (whisper.model.init, whisper.model.d_model, whisper.features.mel) == ("whisper-tiny.en", 384, "slaney")
-    assert whisper.corpus == replace(demo.corpus, train_sentences=12000)  # the one corpus key it changes
+    assert whisper.corpus == replace(demo.corpus, train_sentences=12000, train_share=0.75)  # the corpus keys it changes
     assert whisper.augment == demo.augment and whisper.trainer == demo.trainer
     assert whisper.model.max_left_chunks == demo.model.max_left_chunks  # a model key it leaves alone
     (tmp_path / "a.yaml").write_text("base: b.yaml\nname: a\n")
