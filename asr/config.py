@@ -30,7 +30,7 @@ class ConfigError(ValueError):
 class CorpusConfig:
     """Where the corpus lives and, for the synthesized corpus, how to make it."""
 
-    kind: str = "espeak"  # "espeak" or "synth" (generated here: asr.data.synthetic), "librispeech" (downloaded)
+    kind: str = "espeak"  # "espeak" or "synth" (generated here: asr.corpus.synthetic), "librispeech" (downloaded)
     root: str = "data/espeak"  # folder holding one sub-folder per split, LibriSpeech layout
     train_splits: tuple[str, ...] = ("train",)
     dev_splits: tuple[str, ...] = ("dev",)
@@ -42,15 +42,15 @@ class CorpusConfig:
     test_sentences: int = 300
     train_voices: int = 4  # voices speaking each training sentence
     workers: int = 0  # 0 = one per CPU core
-    # multi-engine synthesis (asr.data.synth) only; the defaults are the espeak-only corpus:
-    engines: tuple[str, ...] = ("espeak",)  # names in asr.data.synth.ENGINES; unavailable ones are skipped, named
+    # multi-engine synthesis (asr.corpus.synth) only; the defaults are the espeak-only corpus:
+    engines: tuple[str, ...] = ("espeak",)  # names in asr.corpus.synth.ENGINES; unavailable ones are skipped, named
     engine_weights: tuple[float, ...] = ()  # one per engine: share of the voice slots it speaks; () = equal
     rate_range: tuple[float, float] = (0.85, 1.2)  # per-utterance speaking-rate factor, uniform in this range
     pitch_range: tuple[float, float] = (0.85, 1.2)  # per-utterance pitch factor, uniform in this range
     warp_prob: float = 0.0  # probability that an utterance is formant-warped (a new speaker per warp bucket)
-    personas: tuple[str, ...] = ()  # engines whose voices also speak as each persona (asr.data.synth.personas)
-    # "synth" only: everyday text (asr.data.text_sources), split per source, and the test sets that tell the truth
-    text_sources: tuple[str, ...] = ("docstrings",)  # names in asr.data.text_sources.SOURCES; missing ones are skipped
+    personas: tuple[str, ...] = ()  # engines whose voices also speak as each persona (asr.corpus.synth.personas)
+    # "synth" only: everyday text (asr.corpus.text_sources), split per source, and the test sets that tell the truth
+    text_sources: tuple[str, ...] = ("docstrings",)  # names in asr.corpus.text_sources.SOURCES; missing ones are skipped
     heldout_sentences: int = 300  # never trained on: read by the unseen engine for the "unseen" test set
     # share of train_sentences synthesized; the sentence pool and the dev/test splits stay as they are
     # (scripts/demo.sh scales it by the idle cores over the 2 the recipe is sized for)

@@ -30,7 +30,7 @@ def tiny_corpus(tmp_path_factory) -> CorpusConfig:
     """8 training, 2 dev and 2 test sentences, one voice each (about 40 s of speech)."""
     if shutil.which("espeak-ng") is None:
         pytest.fail("espeak-ng is not installed: run 'bash scripts/setup.sh' (apt-get install espeak-ng)")
-    from asr.data.synthetic import generate_espeak
+    from asr.corpus.synthetic import generate_espeak
 
     config = CorpusConfig(
         root=str(tmp_path_factory.mktemp("corpus") / "espeak"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from asr.data.synth import ENGINES, Engine
+from asr.corpus.synth import ENGINES, Engine
 
 
 def engine_or_skip(name: str) -> Engine:

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.data.evalsets import build_real, build_unseen, evalset_transcripts
-from asr.data.evalsets.fetch import package_dir
-from asr.data.evalsets.sources import Clip, Source
-from asr.data.evalsets.unseen import plan, speakable
+from asr.corpus.evalsets import build_real, build_unseen, evalset_transcripts
+from asr.corpus.evalsets.fetch import package_dir
+from asr.corpus.evalsets.sources import Clip, Source
+from asr.corpus.evalsets.unseen import plan, speakable
 from asr.data.manifest import scan_librispeech
 from asr.text import normalize_text
 
@@ -96,8 +96,8 @@ def test_unseen_build_is_seeded_and_idempotent(tmp_path, capsys):
 def test_fetch_from_the_registry_into_a_relative_cache(tmp_path, monkeypatch):
     """The main job passes a relative cache (data/packages) while apt-get and dpkg-deb run in
     other folders: the package must still arrive whole (it did not, once)."""
-    from asr.data.evalsets.fetch import fetch, needed_members
-    from asr.data.evalsets.sources import REAL_SOURCES
+    from asr.corpus.evalsets.fetch import fetch, needed_members
+    from asr.corpus.evalsets.sources import REAL_SOURCES
 
     source = next(s for s in REAL_SOURCES if s.package == "alsa-utils")  # the smallest Debian one
     monkeypatch.chdir(tmp_path)
@@ -107,7 +107,7 @@ def test_fetch_from_the_registry_into_a_relative_cache(tmp_path, monkeypatch):
 
 
 def test_a_tool_whose_working_folder_is_gone_is_named_as_such(tmp_path):
-    from asr.data.debian import PackageError, run_tool
+    from asr.corpus.debian import PackageError, run_tool
 
     with pytest.raises(PackageError, match="working folder .*gone"):
         run_tool([sys.executable, "-c", "pass"], tmp_path / "removed", "pip download x")

@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from asr.config import CorpusConfig
-from asr.data.librispeech import ChecksumError, download, fetch_subset, read_md5_file
+from asr.corpus.librispeech import ChecksumError, download, fetch_subset, read_md5_file
 
 ROOT = Path(__file__).parents[1]
 RECIPE = ROOT / "recipes" / "librispeech" / "train_100h.yaml"
@@ -97,9 +97,9 @@ def archives(tmp_path_factory) -> dict[str, Path]:
     """One tiny .tar.gz per subset, spoken by espeak-ng -> {subset: archive}."""
     if shutil.which("espeak-ng") is None:
         pytest.fail("espeak-ng is not installed: run 'bash scripts/setup.sh' (apt-get install espeak-ng)")
-    from asr.data.synth import load_engines
-    from asr.data.synth.corpus import generate_split
-    from asr.data.synth.plan import plan_split
+    from asr.corpus.synth import load_engines
+    from asr.corpus.synth.corpus import generate_split
+    from asr.corpus.synth.plan import plan_split
 
     src = tmp_path_factory.mktemp("speech")
     out = tmp_path_factory.mktemp("mirror")
@@ -326,7 +326,7 @@ def test_average_of_last_or_best_checkpoints_is_the_mean_of_their_weights(tmp_pa
 
 
 def test_archive_with_a_member_outside_librispeech_is_refused_and_deleted(tmp_path):
-    from asr.data.librispeech import DownloadError
+    from asr.corpus.librispeech import DownloadError
 
     root = tmp_path / "LibriSpeech"
     (root / "archives").mkdir(parents=True)

@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr.data.synth.espeak import HELDOUT_VARIANTS
-from asr.data.synth.plan import corpus_plan as synth_plan
-from asr.data.synthetic import docstring_sentences
+from asr.corpus.synth.espeak import HELDOUT_VARIANTS
+from asr.corpus.synth.plan import corpus_plan as synth_plan
+from asr.corpus.synthetic import docstring_sentences
 from asr.data.manifest import read_manifest, scan_librispeech
 
 ROOT = Path(__file__).parents[1]
@@ -64,7 +64,7 @@ def test_corpus_layout_and_splits(tiny_corpus):
         info = sf.info(e.audio)
         assert info.samplerate == 16000 and info.channels == 1 and e.duration > 0.5
         assert e.text == e.text.upper() and e.text
-    from asr.data.synth import load_engines
+    from asr.corpus.synth import load_engines
 
     def corpus_plan(config):
         return synth_plan(config, docstring_sentences(config), load_engines(["espeak"]))

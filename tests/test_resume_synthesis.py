@@ -46,7 +46,7 @@ def finished(root: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def whole(tmp_path_factory) -> Path:
     """A corpus made in one uninterrupted run."""
-    from asr.data.synthetic import generate_espeak
+    from asr.corpus.synthetic import generate_espeak
 
     root = tmp_path_factory.mktemp("whole")
     generate_espeak(corpus_config(root))
@@ -60,12 +60,12 @@ def uninterrupted(whole) -> dict[str, str]:
 
 def test_synthesis_killed_at_a_random_point_resumes_to_the_same_corpus(uninterrupted, tmp_path, capsys):
     from asr.data.manifest import scan_librispeech
-    from asr.data.synthetic import generate_espeak
+    from asr.corpus.synthetic import generate_espeak
 
     root = tmp_path / "corpus"
     assert len([k for k in uninterrupted if k.endswith(".flac")]) == TRAIN + DEV + TEST
     kill_after = random.Random().randint(1, TRAIN // 2)  # finished training files before the kill
-    script = ("import json, sys; from asr.config import CorpusConfig; from asr.data.synthetic import generate_espeak; "
+    script = ("import json, sys; from asr.config import CorpusConfig; from asr.corpus.synthetic import generate_espeak; "
               "generate_espeak(CorpusConfig(**json.loads(sys.argv[1])))")  # fmt: skip
     config = json.dumps({**asdict(corpus_config(root)), "root": str(root)})
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -97,7 +97,7 @@ def test_synthesis_killed_at_a_random_point_resumes_to_the_same_corpus(uninterru
 def test_a_half_written_file_under_a_temporary_name_is_made_again(whole, uninterrupted, tmp_path, capsys):
     """What a write killed mid-way leaves (its temporary file, beside a missing target) is
     never taken for the finished file."""
-    from asr.data.synthetic import generate_espeak
+    from asr.corpus.synthetic import generate_espeak
 
     root = tmp_path / "corpus"
     shutil.copytree(whole, root)

@@ -18,12 +18,12 @@ import torch
 import torchaudio.functional as AF
 
 from asr.config import CorpusConfig
-from asr.data.synth import ENGINES, Engine, Style, load_engines
-from asr.data.synth.corpus import generate_corpus
-from asr.data.synth.espeak import EspeakEngine
-from asr.data.synth.pico import PicoEngine
-from asr.data.synth.plan import corpus_plan
-from asr.data.synth.voices import warp
+from asr.corpus.synth import ENGINES, Engine, Style, load_engines
+from asr.corpus.synth.corpus import generate_corpus
+from asr.corpus.synth.espeak import EspeakEngine
+from asr.corpus.synth.pico import PicoEngine
+from asr.corpus.synth.plan import corpus_plan
+from asr.corpus.synth.voices import warp
 from engines import engine_or_skip, low_centroid
 
 SENTENCE = "Return the number of items in the list, or raise an error."  # 11 words
@@ -67,7 +67,7 @@ def test_engine_speaks_offline(name, offline):
 
 def test_piper_gives_the_same_audio_for_a_seed_and_other_audio_for_another():
     """Piper samples noise inside its graph: each utterance's session is seeded from its style,
-    and sessions load the graph optimized once per process (asr.data.synth.piper)."""
+    and sessions load the graph optimized once per process (asr.corpus.synth.piper)."""
     engine = engine_or_skip("piper")
     voice = engine.voices()[0]
     first = engine.synthesize(SENTENCE, voice, Style(seed=3))
@@ -171,7 +171,7 @@ def test_corpus_parts_follow_the_plan_and_mix_back_by_weight(tmp_path, monkeypat
     from asr.bench.corpus_parts import mix, split_parts
     from asr.config import load_recipe
     from asr.data.manifest import Entry, write_manifest
-    from asr.data.synth.plan import speaker_table
+    from asr.corpus.synth.plan import speaker_table
     from asr.training.prepare import mixed_entries
 
     engines = {"espeak": EspeakEngine(), "pico": PicoEngine()}

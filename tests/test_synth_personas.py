@@ -1,4 +1,4 @@
-"""Personas: new speakers, men among them, out of the women's voices (asr.data.synth.personas).
+"""Personas: new speakers, men among them, out of the women's voices (asr.corpus.synth.personas).
 
 A persona must move the pitch and the formants the way it says while keeping the words (the
 duration stays), hibari must apply it in its own parameters, the other engines through
@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from asr.config import CorpusConfig
-from asr.data.synth import Style, load_engines
-from asr.data.synth.personas import HELDOUT, PERSONAS, Persona, PersonaEngine, pitch_curve, split_voice
-from asr.data.synth.plan import corpus_plan
+from asr.corpus.synth import Style, load_engines
+from asr.corpus.synth.personas import HELDOUT, PERSONAS, Persona, PersonaEngine, pitch_curve, split_voice
+from asr.corpus.synth.plan import corpus_plan
 from engines import engine_or_skip, low_centroid
 
 SENTENCE = "The old man walked slowly down to the river, where the boats were waiting."

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from asr.config import CorpusConfig
-from asr.data.synthetic import corpus_sentences
+from asr.corpus.synthetic import corpus_sentences
 from asr.text import normalize_text
 from asr.training.prepare import mixed_entries
 from corpora import write_noise_corpus
@@ -18,7 +18,7 @@ SOURCES = ("docstrings", "fortunes")
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory) -> CorpusConfig:
-    from asr.data.text_sources import SOURCES as KNOWN, load_sentences
+    from asr.corpus.text_sources import SOURCES as KNOWN, load_sentences
 
     for name in SOURCES:
         try:

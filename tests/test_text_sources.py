@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from asr.data.text_sources import (
+from asr.corpus.text_sources import (
     SOURCES,
     clean_sentences,
     drop_eval_prompts,
@@ -17,8 +17,8 @@ from asr.data.text_sources import (
     split_sentences,
     year_words,
 )
-from asr.data.text_sources.cleaning import unique_sorted
-from asr.data.text_sources.prompts import EvalPrompts
+from asr.corpus.text_sources.cleaning import unique_sorted
+from asr.corpus.text_sources.prompts import EvalPrompts
 from asr.text import normalize_text
 
 
@@ -118,7 +118,7 @@ def test_splits_are_disjoint_seeded_and_keep_a_heldout_pool():
 
 
 def test_everyday_sentences_is_a_seeded_sample(tmp_path, monkeypatch):
-    from asr.data.text_sources import sources
+    from asr.corpus.text_sources import sources
 
     fake = sources.TextSource("fake", "CC0", "test", lambda: [f"This is sentence {i}." for i in range(50)])
     monkeypatch.setitem(sources.SOURCES, "fake", fake)

@@ -65,7 +65,7 @@ CORPUS_VARIANTS: dict[str, tuple[str, ...]] = {
     "no_specaug": (*CORPUS_BASE, *_NO_SPECAUG),
     "augdev": (*CORPUS_BASE, "data.augment_device=true"),  # the same transforms, batched in the training step
     "augdev_no_specaug": (*CORPUS_BASE, "data.augment_device=true", *_NO_SPECAUG),
-    # personas (asr.data.synth.personas) of hibari's and Pico's women's voices, men among them: the
+    # personas (asr.corpus.synth.personas) of hibari's and Pico's women's voices, men among them: the
     # training split re-planned with them (`python -m asr.cli.prepare --config recipes/demo/demo.yaml
     # corpus.root=data/synth-personas "corpus.personas=[hibari,pico]"`); dev and test stay the demo's
     "personas": (*CORPUS_BASE, "data.augment_device=true", *_NO_SPECAUG, "corpus.train_splits=[]",

@@ -7,7 +7,7 @@ variants of :mod:`asr.bench.ablation`).
 Writes ``<out>/<engine>_<plain|warp>.jsonl`` (the training manifest's lines of that part)
 and an empty folder of the same name beside each (``corpus.mix`` takes folders); the audio
 is not copied. Speakers are told apart by their ids, numbered as the corpus plan numbers
-them for the engines installed here (:func:`asr.data.synth.plan.speaker_table`).
+them for the engines installed here (:func:`asr.corpus.synth.plan.speaker_table`).
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path(PARTS_ROOT))
     args = parser.parse_args(argv)
     from asr.config import load_recipe
-    from asr.data.synth.base import load_engines
-    from asr.data.synth.plan import speaker_table
+    from asr.corpus.synth.base import load_engines
+    from asr.corpus.synth.plan import speaker_table
 
     corpus = load_recipe(args.recipe).corpus
     manifest = Path(corpus.root) / "train.jsonl"

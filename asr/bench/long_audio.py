@@ -24,7 +24,7 @@ LENGTHS = (("1min", 1), ("60min", 60))  # file name, minutes
 def spoken_clips(count: int, rng: random.Random) -> list[np.ndarray]:
     """``count`` docstring sentences read by espeak-ng -> (N_i,) float32 clips at 16 kHz."""
     from asr.audio.read import to_mono_16k
-    from asr.data.sentences import stdlib_sentences
+    from asr.corpus.sentences import stdlib_sentences
 
     clips = []
     for text in rng.sample(stdlib_sentences(), count):

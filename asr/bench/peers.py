@@ -68,7 +68,7 @@ def whisper(paths: Sequence[Path], refs: dict[str, str] | None, threads: int, wa
     from asr.audio.read import read_audio
     from asr.bench.transcribe import _timed
     from asr.training.pretrained import whisper_folder
-    from asr.data.text_sources.numbers import spell_numbers
+    from asr.corpus.text_sources.numbers import spell_numbers
 
     started = time.perf_counter()
     model = WhisperModel(str(whisper_folder()), device="cpu", compute_type="int8", cpu_threads=threads, num_workers=1)

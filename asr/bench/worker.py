@@ -21,7 +21,7 @@ def _recognizer(spec: dict):
     if "model" in spec:
         return load_model(spec["model"], spec.get("device", "cpu"), spec.get("precision", "32"))
     from asr.config import load_recipe
-    from asr.data.sentences import stdlib_sentences
+    from asr.corpus.sentences import stdlib_sentences
     from asr.model import CTCModel
     from asr.text.tokenizer import Tokenizer
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asr.data.evalsets import build_real, build_unseen, evalset_transcripts
+from asr.corpus.evalsets import build_real, build_unseen, evalset_transcripts
 
 WHICH = ("real", "unseen")
 

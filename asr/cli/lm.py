@@ -10,7 +10,7 @@
 Text: ``--recipe`` (its training transcripts and ``corpus.text_sources``, less every
 sentence of its dev and test sets, the unseen-engine and real-speech sets included),
 ``--text`` files (one sentence a line), ``--manifest`` JSON-lines manifests (their
-``text``), ``--sources`` the corpus's text pools (:mod:`asr.data.text_sources`). Every
+``text``), ``--sources`` the corpus's text pools (:mod:`asr.corpus.text_sources`). Every
 sentence is normalized (:func:`asr.text.normalize_text`) and any sentence of an
 ``--exclude`` file (manifest, Kaldi ``text``/``.ref`` with ids, or plain) is dropped, so an
 LM for evaluation never saw a test sentence. Writes ``OUT.txt`` (the text used), ``OUT.arpa``
@@ -70,7 +70,7 @@ def parse_args(argv):
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a --recipe override")
     parser.add_argument("--text", type=Path, nargs="*", default=[], help="plain text files, one sentence a line")
     parser.add_argument("--manifest", type=Path, nargs="*", default=[], help="JSON-lines manifests (their text)")
-    parser.add_argument("--sources", nargs="*", default=[], help="text pools of asr.data.text_sources")
+    parser.add_argument("--sources", nargs="*", default=[], help="text pools of asr.corpus.text_sources")
     parser.add_argument("--exclude", type=Path, nargs="*", default=[], help="files whose sentences are left out")
     parser.add_argument("--order", type=int, default=3, help="n-gram order (default: 3)")
     parser.add_argument(
@@ -103,7 +103,7 @@ def read_sentences(path: Path) -> list[str]:
 
 def training_text(args) -> tuple[list[str], int]:
     """-> normalized sentences (order kept, duplicates kept: they are counts), number excluded."""
-    from asr.data.text_sources import load_sentences
+    from asr.corpus.text_sources import load_sentences
     from asr.text.normalize import normalize_text
 
     raw = [s for path in [*args.text, *args.manifest] for s in read_sentences(path)]
@@ -123,7 +123,7 @@ def recipe_text(path: Path, overrides: list[str] = ()) -> tuple[list[str], set[s
     ``corpus.text_sources``, the normalized sentences of its dev and test sets, the
     unseen-engine and real-speech sets included). The corpus is prepared first if needed."""
     from asr.config import load_recipe
-    from asr.data.text_sources import load_sentences
+    from asr.corpus.text_sources import load_sentences
     from asr.text.normalize import normalize_text
     from asr.training.prepare import prepare
 
@@ -256,7 +256,7 @@ def ngram_counts(arpa: Path) -> list[int]:
 
 def fetch_librispeech(args) -> int:
     """Download the OpenSLR 11 files; make a KenLM binary of each ARPA."""
-    from asr.data.librispeech import LM_URL, DownloadError, fetch_lm_files, read_md5_file
+    from asr.corpus.librispeech import LM_URL, DownloadError, fetch_lm_files, read_md5_file
 
     try:
         checksums = read_md5_file(args.md5_file) if args.md5_file else None

@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     if recipe is None:
         return 2
 
-    from asr.data.librispeech import DownloadError, fetch_corpus
+    from asr.corpus.librispeech import DownloadError, fetch_corpus
     from asr.data.manifest import ManifestError
     from asr.training.prepare import prepare
 

@@ -94,15 +94,15 @@ def prepare(recipe: RecipeConfig) -> Prepared:
     root = Path(corpus.root)
     eval_sets: dict[str, Path] = {}
     if corpus.kind == "espeak":
-        from asr.data.synthetic import generate_espeak
+        from asr.corpus.synthetic import generate_espeak
 
         generate_espeak(corpus)
     elif corpus.kind == "synth":
-        from asr.data.synthetic import generate_synthetic
+        from asr.corpus.synthetic import generate_synthetic
 
         eval_sets = generate_synthetic(corpus)
     elif corpus.kind == "librispeech":
-        from asr.data.librispeech import fetch_corpus
+        from asr.corpus.librispeech import fetch_corpus
 
         fetch_corpus(corpus)  # downloads only the subsets not under corpus.root yet
     else:

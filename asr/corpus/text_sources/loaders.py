@@ -101,8 +101,8 @@ def web_bible() -> Iterator[str]:
 
 
 def docstrings() -> Iterator[str]:
-    """Plain sentences of the standard library's docstrings (asr.data.sentences), as sentences."""
-    from asr.data.sentences import stdlib_sentences
+    """Plain sentences of the standard library's docstrings (asr.corpus.sentences), as sentences."""
+    from asr.corpus.sentences import stdlib_sentences
 
     for sentence in stdlib_sentences():
         yield sentence + "."

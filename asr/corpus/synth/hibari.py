@@ -17,9 +17,9 @@ import os
 import numpy as np
 import torch
 
-from asr.data.synth.base import Engine, Style, SynthesisError
-from asr.data.synth.personas import Persona, pitch_curve, split_voice
-from asr.data.synth.voices import stretch_frequency
+from asr.corpus.synth.base import Engine, Style, SynthesisError
+from asr.corpus.synth.personas import Persona, pitch_curve, split_voice
+from asr.corpus.synth.voices import stretch_frequency
 
 
 class HibariEngine(Engine):

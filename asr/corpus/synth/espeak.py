@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from asr.data.synth.base import Engine, Style, SynthesisError
+from asr.corpus.synth.base import Engine, Style, SynthesisError
 
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
 TRAIN_VARIANTS = (

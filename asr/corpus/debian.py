@@ -1,6 +1,6 @@
 """Files of a Debian package, unpacked into a folder without installing anything:
 ``apt-get download PKG`` then ``dpkg-deb -x``. Used for the evaluation prompt lists
-(:mod:`asr.data.text_sources.prompts`) and the real-speech test set (:mod:`asr.data.evalsets`).
+(:mod:`asr.corpus.text_sources.prompts`) and the real-speech test set (:mod:`asr.corpus.evalsets`).
 """
 
 from __future__ import annotations

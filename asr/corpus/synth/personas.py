@@ -24,10 +24,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from asr.data.synth.base import Engine, Style
+from asr.corpus.synth.base import Engine, Style
 
 SEPARATOR = "~"
-WARP_RANGE = (0.5, 2.0)  # what asr.data.synth.voices.warp accepts
+WARP_RANGE = (0.5, 2.0)  # what asr.corpus.synth.voices.warp accepts
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Mapping, Sequence
 
 from asr.config import CorpusConfig
-from asr.data.synth.base import Engine, Style
+from asr.corpus.synth.base import Engine, Style
 
 TRAIN_WARPS = (0.88, 0.92, 0.96, 1.04, 1.08, 1.12)  # warp buckets heard in training (1.0 = unwarped)
 HELDOUT_WARPS = (0.9, 0.94, 1.06, 1.1)  # warp buckets for dev/test speakers only

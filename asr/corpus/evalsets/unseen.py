@@ -17,8 +17,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import asr.data.evalsets.clips as C
-from asr.data.evalsets.layout import SplitWriter, finish, is_done, start
+import asr.corpus.evalsets.clips as C
+from asr.corpus.evalsets.layout import SplitWriter, finish, is_done, start
 from asr.text import normalize_text
 
 VOICES = ("kal", "kal16", "awb", "rms", "slt")

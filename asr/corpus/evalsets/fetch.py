@@ -16,8 +16,8 @@ import zipfile
 from pathlib import Path
 
 from asr.audio.atomic import atomic_write_text
-from asr.data.debian import PackageError, run_tool, unpack_deb
-from asr.data.evalsets.sources import Source
+from asr.corpus.debian import PackageError, run_tool, unpack_deb
+from asr.corpus.evalsets.sources import Source
 
 FetchError = PackageError  # a package that could not be had; one line saying why
 

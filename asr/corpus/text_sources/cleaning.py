@@ -15,7 +15,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from asr.data.text_sources.numbers import spell_numbers
+from asr.corpus.text_sources.numbers import spell_numbers
 from asr.text import normalize_text
 
 MIN_WORDS, MAX_WORDS = 3, 20

@@ -7,7 +7,7 @@ import importlib.util
 
 import numpy as np
 
-from asr.data.synth.base import Engine, Style, SynthesisError
+from asr.corpus.synth.base import Engine, Style, SynthesisError
 
 VOICES = ("en-US", "en-GB")
 RATE = 16000  # py-nanotts returns 16-bit little-endian PCM at 16 kHz

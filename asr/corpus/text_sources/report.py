@@ -1,7 +1,7 @@
 """The per-source table: sentences kept, words, unique words, drops by rule, licence,
 examples, and the out-of-vocabulary rate against the docstrings source's vocabulary.
 
-    python -m asr.data.text_sources [--sources NAME ...] [--cache data/text]
+    python -m asr.corpus.text_sources [--sources NAME ...] [--cache data/text]
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from asr.data.text_sources.prompts import drop_eval_prompts, eval_prompt_set
-from asr.data.text_sources.sources import DEFAULT_CACHE, SOURCES, clean_source, load_sentences
+from asr.corpus.text_sources.prompts import drop_eval_prompts, eval_prompt_set
+from asr.corpus.text_sources.sources import DEFAULT_CACHE, SOURCES, clean_source, load_sentences
 from asr.text import normalize_text
 
 

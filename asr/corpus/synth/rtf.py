@@ -1,6 +1,6 @@
 """Real-time factor of each engine on one core: CPU seconds per second of audio.
 
-``python -m asr.data.synth.rtf [--engines espeak pico ...] [--sentences 20]``. CPU time is
+``python -m asr.corpus.synth.rtf [--engines espeak pico ...] [--sentences 20]``. CPU time is
 this process's plus its children's (espeak-ng runs as a child), torch and onnxruntime on 1
 thread; the first utterance (model loading) is timed apart and left out of the RTF.
 """
@@ -11,7 +11,7 @@ import argparse
 import os
 import time
 
-from asr.data.synth.base import ENGINES, Style, load_engines
+from asr.corpus.synth.base import ENGINES, Style, load_engines
 
 
 def _cpu() -> float:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from asr.data.sentences import stdlib_sentences
+    from asr.corpus.sentences import stdlib_sentences
 
     torch.set_num_threads(1)
     sentences = stdlib_sentences()[:: 97][: args.sentences]

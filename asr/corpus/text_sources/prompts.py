@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from asr.data.debian import PackageError, unpack_deb
-from asr.data.text_sources.rdata import read_lazyload
+from asr.corpus.debian import PackageError, unpack_deb
+from asr.corpus.text_sources.rdata import read_lazyload
 from asr.text import normalize_text
 
 PROMPT_ROOTS = (Path("/"), Path(sys.prefix), Path("data/debian"))

@@ -1,18 +1,18 @@
 """The synthesized corpora, from text to folders.
 
 ``corpus.kind: espeak`` (the first corpus, kept for tests and comparisons): the plain
-sentences of the Python docstrings (:mod:`asr.data.sentences`), shuffled by the seed and
+sentences of the Python docstrings (:mod:`asr.corpus.sentences`), shuffled by the seed and
 split test / dev / train, spoken by espeak-ng alone (:func:`docstring_sentences`).
 
 ``corpus.kind: synth``:
 
-1. everyday sentences from the recipe's text sources (:mod:`asr.data.text_sources`),
+1. everyday sentences from the recipe's text sources (:mod:`asr.corpus.text_sources`),
    ``train/dev/test_sentences`` in all, shared evenly between the sources;
 2. split disjointly per source, with a held-out pool that no training split ever sees;
 3. known evaluation prompts (Harvard/IEEE, TIMIT, CMU ARCTIC where a package ships them)
    and every transcript of the recipe's eval sets dropped from the training text;
-4. spoken by the recipe's engines (:mod:`asr.data.synth`) into ``corpus.root/<split>``;
-5. the eval sets built into ``corpus.eval_root/<name>/test`` (:mod:`asr.data.evalsets`):
+4. spoken by the recipe's engines (:mod:`asr.corpus.synth`) into ``corpus.root/<split>``;
+5. the eval sets built into ``corpus.eval_root/<name>/test`` (:mod:`asr.corpus.evalsets`):
    ``unseen`` reads the held-out pool with an engine never used in training, ``real`` is
    human speech from registry packages.
 """
@@ -36,8 +36,8 @@ def _per_source(total: int, names: list[str]) -> int:
 def corpus_sentences(config: CorpusConfig, exclude: set[str]) -> dict[str, list]:
     """-> {"train" | "dev" | "test" | "heldout": [(source, sentence), ...]}; ``exclude``
     holds normalized sentences that must not be trained on (eval-set transcripts)."""
-    from asr.data.text_sources import drop_eval_prompts, everyday_sentences, split_sentences
-    from asr.data.text_sources.prompts import unpack_prompt_packages
+    from asr.corpus.text_sources import drop_eval_prompts, everyday_sentences, split_sentences
+    from asr.corpus.text_sources.prompts import unpack_prompt_packages
 
     names = list(config.text_sources)
     each = sum(_per_source(n, names) for n in (config.train_sentences, config.dev_sentences, config.test_sentences,
@@ -75,7 +75,7 @@ EVAL_SETS = ("unseen", "real")
 
 def build_eval_sets(config: CorpusConfig, names: tuple[str, ...], heldout: list[str]) -> dict[str, Path]:
     """Make each eval set of ``names`` -> {name: test folder}."""
-    from asr.data.evalsets import build_real, build_unseen
+    from asr.corpus.evalsets import build_real, build_unseen
 
     root = Path(config.eval_root)
     built = {}
@@ -89,7 +89,7 @@ def build_eval_sets(config: CorpusConfig, names: tuple[str, ...], heldout: list[
 
 def docstring_sentences(config: CorpusConfig) -> dict[str, list[str]]:
     """The espeak corpus's splits: docstring sentences shuffled by the seed -> {split: sentences}."""
-    from asr.data.sentences import stdlib_sentences
+    from asr.corpus.sentences import stdlib_sentences
 
     sentences = stdlib_sentences()
     random.Random(config.seed).shuffle(sentences)
@@ -102,7 +102,7 @@ def docstring_sentences(config: CorpusConfig) -> dict[str, list[str]]:
 
 def generate_espeak(config: CorpusConfig) -> dict[str, Path]:
     """The ``espeak`` corpus (docstrings read by espeak-ng) -> {split: folder}."""
-    from asr.data.synth.corpus import generate_corpus
+    from asr.corpus.synth.corpus import generate_corpus
 
     return generate_corpus(replace(config, engines=("espeak",), engine_weights=()), docstring_sentences(config))
 
@@ -110,8 +110,8 @@ def generate_espeak(config: CorpusConfig) -> dict[str, Path]:
 def generate_synthetic(config: CorpusConfig) -> dict[str, Path]:
     """Sentences, corpus splits and eval sets of a ``synth`` recipe -> {test name: folder}
     for the eval sets (the corpus's own splits are under ``config.root``)."""
-    from asr.data.evalsets import evalset_transcripts
-    from asr.data.synth.corpus import generate_corpus
+    from asr.corpus.evalsets import evalset_transcripts
+    from asr.corpus.synth.corpus import generate_corpus
 
     unknown = [name for name in config.eval_sets if name not in EVAL_SETS]
     if unknown:  # before hours of synthesis, not after

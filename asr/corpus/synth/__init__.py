@@ -4,11 +4,11 @@ Owns: the engines (espeak-ng, MBROLA through espeak-ng, SVOX Pico, Piper, hibari
 speakers made from them by formant and pitch warping (:mod:`.voices`) and as personas, men
 among them, of the women's voices (:mod:`.personas`), and the corpus plan
 and generator that write LibriSpeech's on-disk layout (:mod:`.plan`, :mod:`.corpus`).
-May import: ``asr.audio``, ``asr.text``, ``asr.config``, ``asr.data.sentences``; torch,
+May import: ``asr.audio``, ``asr.text``, ``asr.config``, ``asr.corpus.sentences``; torch,
 soundfile and the optional engine packages (each imported only when its engine is used).
 Nothing here knows about models or training.
 """
 
-from asr.data.synth.base import ENGINES, Engine, Style, SynthesisError, load_engines
+from asr.corpus.synth.base import ENGINES, Engine, Style, SynthesisError, load_engines
 
 __all__ = ["ENGINES", "Engine", "Style", "SynthesisError", "load_engines"]

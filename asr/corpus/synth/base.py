@@ -42,8 +42,8 @@ class Engine(ABC):
     licence: str = ""  # the licence of the engine and of the voices it uses, one line
     native_pitch: bool = False  # True: speak() applies style.pitch itself
     native_warp: bool = False  # True: speak() applies style.warp itself
-    native_personas: bool = False  # True: speak() takes "voice~persona" and applies it (asr.data.synth.personas)
-    rtf: float = 0.01  # CPU seconds per audio second on one core (asr.data.synth.rtf): costliest work goes first
+    native_personas: bool = False  # True: speak() takes "voice~persona" and applies it (asr.corpus.synth.personas)
+    rtf: float = 0.01  # CPU seconds per audio second on one core (asr.corpus.synth.rtf): costliest work goes first
 
     @abstractmethod
     def voices(self) -> list[str]:
@@ -64,7 +64,7 @@ class Engine(ABC):
     def synthesize(self, text: str, voice: str, style: Style = Style()) -> torch.Tensor:
         """Text -> (N,) float32 at 16 kHz, mono, warped as the style says, peak 0.9."""
         from asr.audio import to_mono_16k
-        from asr.data.synth.voices import warp
+        from asr.corpus.synth.voices import warp
 
         samples, rate = self.speak(text, voice, style)
         wave = to_mono_16k(np.asarray(samples, dtype=np.float32), rate)
@@ -82,7 +82,7 @@ def _lazy(module: str, cls: str) -> Callable[[], Engine]:
     """A factory that imports the engine's module only when called (no heavy imports here)."""
 
     def make() -> Engine:
-        return getattr(importlib.import_module(f"asr.data.synth.{module}"), cls)()
+        return getattr(importlib.import_module(f"asr.corpus.synth.{module}"), cls)()
 
     make.__name__ = f"make_{cls}"
     return make
@@ -102,8 +102,8 @@ def load_engines(
 ) -> dict[str, Engine]:
     """The named engines that can run here -> {name: engine}; each other one is named on one
     printed line with the reason. Engines named in ``personas`` also speak every voice as
-    each persona (:class:`asr.data.synth.personas.PersonaEngine`). An unknown name is an error."""
-    from asr.data.synth.personas import PersonaEngine
+    each persona (:class:`asr.corpus.synth.personas.PersonaEngine`). An unknown name is an error."""
+    from asr.corpus.synth.personas import PersonaEngine
 
     registry = ENGINES if registry is None else registry
     names, personas = list(names), set(personas)

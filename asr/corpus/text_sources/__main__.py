@@ -1,0 +1,3 @@
+from asr.corpus.text_sources.report import main
+
+raise SystemExit(main())

@@ -1,3 +1,0 @@
-from asr.data.text_sources.report import main
-
-raise SystemExit(main())
