@@ -226,6 +226,8 @@ class ModelConfig:
             if getattr(self, key) not in allowed:
                 names = "|".join(name or "''" for name in allowed)
                 raise ConfigError(f"config key 'model.{key}' expects {names}, got {getattr(self, key)!r}")
+        if self.n_heads <= 0 or self.d_model % self.n_heads:  # checked first: the head size below divides by it
+            raise ConfigError(f"config key 'model.n_heads': must divide d_model {self.d_model}, got {self.n_heads!r}")
         problems = {
             "pos_enc": (self.pos_enc == "rope" and self.d_model // self.n_heads % 2, "rope needs an even head size"),
             "conv_kernel": (not self.conv_causal and self.conv_kernel > 0 and self.conv_kernel % 2 == 0,
@@ -276,25 +278,39 @@ class RecipeConfig:
         return Path(self.exp_dir)
 
 
+_SCALARS = {"int": int, "float": (int, float), "str": str, "bool": bool}
+
+
 def _coerce(value: Any, annotation: str, key: str) -> Any:
-    """Convert a YAML value to the field's declared type, or raise naming the key."""
-    if annotation.startswith("tuple"):
+    """Convert a YAML value to the field's declared type, or raise naming the key. A tuple
+    field's elements are converted too, and a fixed-length one (``tuple[float, float]``)
+    must have its length."""
+    if annotation.startswith("tuple["):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{key}' expects a list, got {value!r}")
-        return tuple(value)
+        kinds = [kind.strip() for kind in annotation[len("tuple["):-1].split(",")]  # "tuple[float, ...]" -> float, ...
+        if kinds[-1] == "...":
+            kinds = kinds[:1] * len(value)
+        elif len(value) != len(kinds):
+            raise ConfigError(f"config key '{key}' expects [{', '.join(kinds)}], got {list(value)!r}")
+        return tuple(_scalar(v, kind, key, f"a list of {kind}") for v, kind in zip(value, kinds))
+    return _scalar(value, annotation, key, annotation)
+
+
+def _scalar(value: Any, annotation: str, key: str, expects: str) -> Any:
+    """``value`` as an int, float, str or bool (other annotations pass it through); ``expects``
+    words the error."""
     if annotation == "float" and isinstance(value, str):
         try:  # YAML reads 1e-3 (no dot) as a string
             value = float(value)
         except ValueError:
             pass
-    kinds = {"int": int, "float": (int, float), "str": str, "bool": bool}
-    expected = kinds.get(annotation)
-    if expected is not None:
-        ok = isinstance(value, expected) and not (annotation in ("int", "float") and isinstance(value, bool))
-        if not ok:
-            raise ConfigError(f"config key '{key}' expects {annotation}, got {value!r}")
-        return float(value) if annotation == "float" else value
-    return value
+    expected = _SCALARS.get(annotation)
+    if expected is None:
+        return value
+    if not isinstance(value, expected) or (annotation in ("int", "float") and isinstance(value, bool)):
+        raise ConfigError(f"config key '{key}' expects {expects}, got {value!r}")
+    return float(value) if annotation == "float" else value
 
 
 def _build(cls: type, values: Mapping[str, Any], prefix: str, check_trainer: bool = True) -> Any:

@@ -110,3 +110,32 @@ def test_a_recipe_may_start_from_several_files_later_ones_winning(tmp_path):
     assert own and all(getattr(whisper.model, key) == value for key, value in own.items())
     assert synthetic.features == whisper.features and synthetic.optim.lr == whisper.optim.lr == shared["optim"]["lr"]
     assert synthetic.corpus == load_recipe(DEMO.parents[1] / "synthetic" / "synthetic.yaml").corpus
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.speed_perturb=[fast]", "config key 'data.speed_perturb' expects a list of float, got 'fast'"),
+        ("optim.betas=[0.9]", r"config key 'optim.betas' expects \[float, float\], got \[0.9\]"),
+        ("model.inter_ctc_layers=[a]", "config key 'model.inter_ctc_layers' expects a list of int, got 'a'"),
+        ("model.inter_ctc_layers=[true]", "config key 'model.inter_ctc_layers' expects a list of int, got True"),
+        ("corpus.engines=[1]", "config key 'corpus.engines' expects a list of str, got 1"),
+        ("augment.room_min_size=[3, 3]", r"config key 'augment.room_min_size' expects \[float, float, float\], got \[3, 3\]"),
+        ("model.n_heads=5", "config key 'model.n_heads': must divide d_model 192, got 5"),
+        ("model.n_heads=0", "config key 'model.n_heads': must divide d_model 192, got 0"),
+    ],
+)
+def test_list_elements_and_head_count_are_checked_naming_the_key(override, message):
+    """A list's elements, a fixed-length list's length and the head count are checked where
+    the recipe is read, so a typo fails in one line naming the key, not later in a loader, an
+    optimizer or an assert while the model is built."""
+    with pytest.raises(ConfigError, match=message):
+        load_recipe(DEMO, [override])
+
+
+def test_list_elements_are_converted_to_the_declared_type():
+    """YAML reads ``1e-3`` (no dot) as a string and ``1`` as an int; a float list holds floats."""
+    recipe = load_recipe(DEMO, ["data.speed_perturb=[1, 1.1]", "optim.betas=[0.9, 1e-3]", "model.inter_ctc_layers=[2]"])
+    assert recipe.data.speed_perturb == (1.0, 1.1) and isinstance(recipe.data.speed_perturb[0], float)
+    assert recipe.optim.betas == (0.9, 1e-3)
+    assert recipe.model.inter_ctc_layers == (2,)
