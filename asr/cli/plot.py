@@ -1,4 +1,4 @@
-"""Pictures of what a model does (needs matplotlib: ``pip install 'asr[plot]'``).
+"""Pictures of what a model does (needs matplotlib: ``.venv/bin/pip install matplotlib`` in a clone).
 
     python -m asr.cli.plot transcript --model exp/demo/model.pt a.wav --out a.png
     python -m asr.cli.plot attention --model exp/demo/model.pt a.wav --layer 3 --head 0 --out pictures/
@@ -51,9 +51,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def draw(args: argparse.Namespace) -> list[Path]:
     """Make the pictures ``args`` ask for -> the files written."""
-    from asr.plot import pyplot
-
-    pyplot()  # without matplotlib, fail before loading a model
     if args.picture == "curves":
         from asr.plot.curves import plot_training, read_metrics
 
@@ -83,9 +80,15 @@ def draw(args: argparse.Namespace) -> list[Path]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from asr.plot import PlotUnavailable, pyplot
+
+    try:
+        pyplot()  # without matplotlib, refuse before torch is imported and a model loaded
+    except PlotUnavailable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     from asr.audio.read import AudioError
     from asr.inference.checkpoint import CheckpointError
-    from asr.plot import PlotUnavailable
 
     try:
         for path in draw(args):
