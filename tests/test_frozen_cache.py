@@ -123,3 +123,32 @@ def test_refused_where_the_front_is_not_a_fixed_function(model, why, tokenizer):
     with pytest.raises(ConfigError) as error:
         ASRModule(recipe(**model), tokenizer)
     assert str(error.value).startswith(f"config key 'data.cache_frozen_gb': {why}")
+
+
+def test_each_epoch_draws_fresh_masks_over_the_cached_front(batch, tokenizer, monkeypatch):
+    """SpecAugment comes after the frozen front: the cache holds the unmasked front, and each
+    pass over a held utterance masks it anew (masks in the cache would be heard every epoch)."""
+    values = _plain(recipe())
+    values["data"].update(cache_frozen_gb=0.01, augment_device=False)
+    values["augment"]["noise_prob"] = 0.0  # the front is then a fixed function of the audio
+    values["specaug"] = {"freq_masks": 2, "freq_width": 15, "time_masks": 2, "time_width": 0.2}
+    module = module_for(recipe_from_dict(values), tokenizer, monkeypatch)
+    model = module.model
+    seen = []  # each utterance's input to the trained layers, masks applied, without padding
+    real = model.encoder.forward_layers
+
+    def record(x, lengths, start, stop):
+        if start == 2:
+            seen.append([row[:n].detach().clone() for row, n in zip(x, lengths.tolist())])
+        return real(x, lengths, start, stop)
+
+    monkeypatch.setattr(model.encoder, "forward_layers", record)
+    module.training_step(batch, 0)
+    module.training_step(batch, 1)  # from the cache
+    assert len(seen) == 2 and not any(torch.equal(a, b) for a, b in zip(*seen))
+    unmasked, lengths = model.eval().frozen_front(batch.waves, batch.wave_lengths)  # (B, T', D), (B,)
+    for b, i in enumerate(batch.ids):
+        torch.testing.assert_close(module.frozen_cache.outputs[i], unmasked[b, : lengths[b]])
+    model.train()
+    masked, _ = model.frozen_front(batch.waves, batch.wave_lengths)  # training mode: the front still masks nothing
+    torch.testing.assert_close(masked, unmasked)

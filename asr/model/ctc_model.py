@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NamedTuple, Sequence
 
 import torch
@@ -37,6 +38,10 @@ class CTCModel(nn.Module):
         self.features = LogMel(features)
         self.cmvn = GlobalCMVN(features.n_mels)
         self.specaug = SpecAugment(specaug)
+        # masks for the frozen front's output (from_frozen): time masks on its frames, channel
+        # masks as wide a share of d_model as freq_width is of the mel bins
+        channels = round(specaug.freq_width * model.d_model / features.n_mels)
+        self.front_specaug = SpecAugment(replace(specaug, freq_width=channels))
         subsampling = subsampling_class(model.subsampling)
         self.subsampling = subsampling(features.n_mels, model.subsampling_channels, model.d_model)
         self.encoder = TransformerEncoder(model)
@@ -54,10 +59,14 @@ class CTCModel(nn.Module):
         cfg = self.features.config
         return cfg.n_fft + (self.subsampling.min_frames - 1) * cfg.hop_length
 
-    def _subsampled(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, N), (B,) -> (B, T', D) encoder input (log-mel, CMVN, SpecAugment, subsampling), (B,) lengths"""
+    def _subsampled(
+        self, waves: torch.Tensor, lengths: torch.Tensor, masked: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, N), (B,) -> (B, T', D) encoder input (log-mel, CMVN, SpecAugment unless not
+        ``masked``, subsampling), (B,) lengths"""
         feats, feat_lens = self.features(waves, lengths)  # (B, T, F)
-        return self.subsampling(self.specaug(self.cmvn(feats), feat_lens), feat_lens)
+        feats = self.cmvn(feats)
+        return self.subsampling(self.specaug(feats, feat_lens) if masked else feats, feat_lens)
 
     def _log_probs(self, h: torch.Tensor) -> torch.Tensor:
         """(B, T', D) normed encoder output -> (B, T', V) float32 log-probs of the head."""
@@ -74,15 +83,18 @@ class CTCModel(nn.Module):
 
     def frozen_front(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, N), (B,) -> (B, T', D) output of the frozen layers (``model.freeze_layers``), (B,)
-        frame counts, without a graph: features, SpecAugment, subsampling and the frozen
-        layers at full context. :meth:`from_frozen` of it is :meth:`forward` without chunks."""
+        frame counts, without a graph: features, subsampling and the frozen layers at full
+        context, unmasked in training too (a cache of it must not hold one draw of masks).
+        :meth:`from_frozen` of it is :meth:`forward` without chunks in eval mode."""
         with torch.no_grad():
-            x, lens = self._subsampled(waves, lengths)
+            x, lens = self._subsampled(waves, lengths, masked=False)
             return self.encoder.forward_layers(x, lens, 0, self.freeze_layers), lens
 
     def from_frozen(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T', D) :meth:`frozen_front` output, (B,) frame counts -> (B, T', V) log-probs
-        through the trained layers, the final norm and the head."""
+        through SpecAugment (training mode only: fresh masks at each call), the trained
+        layers, the final norm and the head."""
+        x = self.front_specaug(x, lengths)  # (B, T', D)
         x = self.encoder.forward_layers(x, lengths, self.freeze_layers, len(self.encoder.layers))
         return self._log_probs(self.encoder.norm(x))
 

@@ -5,9 +5,11 @@ A recipe that starts from a pretrained encoder and keeps its lower layers fixed
 ``data.cache_frozen_gb > 0`` the training step keeps each utterance's output of the frozen
 front (:meth:`asr.model.CTCModel.frozen_front`: augmentation, features, subsampling and the
 frozen layers) in memory, up to that many GB, and a batch whose utterances are all held
-goes straight to the trained layers (:meth:`asr.model.CTCModel.from_frozen`). The price: a
-held utterance keeps the augmentation it drew the first time. On 2 CPU cores the main job's
-step falls from 0.76 s to about 0.43 s once the corpus is held (recipes/demo/README.md).
+goes straight to the trained layers (:meth:`asr.model.CTCModel.from_frozen`). SpecAugment
+masks the front's output there, not the features, so each pass draws fresh masks. The
+price: a held utterance keeps the waveform augmentation it drew the first time. On 2 CPU
+cores the main job's step falls from 0.76 s to about 0.43 s once the corpus is held
+(recipes/demo/README.md).
 
 Per process, on the training device (GPU memory on a GPU): under DDP each rank holds what it
 has seen.
