@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from asr.config import RecipeConfig
+from asr.data.augment.speed import speed_length
 from asr.data.batch import UtteranceDataset, collate
 from asr.data.manifest import Entry
 from asr.data.sampler import DurationBatchSampler, ResumableDataLoader
@@ -24,9 +25,24 @@ def ctc_frames_needed(tokens: list[int]) -> int:
     return len(tokens) + sum(a == b for a, b in zip(tokens, tokens[1:]))
 
 
+def fastest_factors(recipe: RecipeConfig) -> tuple[float, float]:
+    """-> the largest speed (``data.speed_perturb``) and tempo (``augment``) factors training
+    can draw; 1.0 where that perturbation is off or may leave an utterance as it is."""
+    aug = recipe.augment
+    tempos = ((1.0,) if aug.tempo_prob < 1 else ()) + (aug.tempo if aug.tempo_prob > 0 else ())
+    return max(recipe.data.speed_perturb, default=1.0), max(tempos)
+
+
 def filter_entries(entries: list[Entry], recipe: RecipeConfig, tokenizer: Tokenizer) -> tuple[list[Entry], list[str]]:
-    """Drop utterances that cannot train -> (kept, one report line per reason)."""
+    """Drop utterances that cannot train -> (kept, one report line per reason). CTC
+    feasibility is checked at the fastest speed and tempo training can play an utterance."""
     logmel = LogMel(recipe.features)
+    subsampling = subsampling_class(recipe.model.subsampling)
+    rate = recipe.features.sample_rate
+    speed, tempo = fastest_factors(recipe)
+    too_short = "too short for its transcript under CTC"
+    if speed * tempo != 1.0:
+        too_short += f" once sped up {speed * tempo:.3g}x"
     reasons: dict[str, list[str]] = {}
     kept = []
     for e in entries:
@@ -40,10 +56,11 @@ def filter_entries(entries: list[Entry], recipe: RecipeConfig, tokenizer: Tokeni
         if UNKNOWN in tokens:
             reasons.setdefault("characters the tokenizer does not know", []).append(e.id)
             continue
-        samples = torch.tensor([int(e.duration * recipe.features.sample_rate)])
-        frames = int(subsampling_class(recipe.model.subsampling).output_lengths(logmel.num_frames(samples))[0])
+        samples = speed_length(int(e.duration * rate), speed, rate)
+        shortest = torch.tensor([round(samples / tempo)])  # (1,) samples, rounded as Tempo rounds them
+        frames = int(subsampling.output_lengths(logmel.num_frames(shortest))[0])
         if frames < ctc_frames_needed(tokens):
-            reasons.setdefault("too short for its transcript under CTC", []).append(e.id)
+            reasons.setdefault(too_short, []).append(e.id)
             continue
         kept.append(e)
     report = []
