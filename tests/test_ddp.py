@@ -59,22 +59,20 @@ def overrides(tmp: Path) -> list[str]:
 
 
 def worker(out: Path, recipe_overrides: list[str]) -> None:
-    """One rank: train the recipe, then save what it saw and its weights to ``out/rank<r>.pt``."""
-    import lightning as L
-
-    from asr.cli.train import build_trainer
-    from asr.config import load_recipe
-    from asr.data.datamodule import ASRDataModule
-    from asr.training.module import ASRModule
-    from asr.training.prepare import prepare
-
+    """One rank: train the recipe with :func:`asr.training.run.fit`, as ``train.py`` does, then
+    save what it saw and its weights to ``out/rank<r>.pt``."""
     from dataclasses import replace
+
+    from asr.config import load_recipe
+    from asr.training.module import ASRModule
+    from asr.training.run import fit
 
     fault = json.loads(os.environ.get(FAULT_ENV, "{}"))
 
     class Recording(ASRModule):
         def __init__(self, *args):
             super().__init__(*args)
+            self.initial = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             self.seen: list[tuple[int, tuple[str, ...]]] = []  # (epoch, utterance ids) per batch
             self.moved: dict[int, bool] = {}  # global step -> did it change the weights (head.weight)
             self._before: torch.Tensor | None = None
@@ -92,16 +90,12 @@ def worker(out: Path, recipe_overrides: list[str]) -> None:
         def on_train_batch_end(self, outputs, batch, batch_idx):
             self.moved[self.global_step - 1] = not torch.equal(self._before, self.model.head.weight)
 
-    recipe = load_recipe(None, recipe_overrides)
-    L.seed_everything(recipe.seed)
-    data = prepare(recipe)  # made by the test before launch: every rank only reads it
-    module = Recording(recipe, data.tokenizer, data.mean, data.std)
-    initial = {k: v.detach().clone() for k, v in module.model.state_dict().items()}
-    trainer, _ = build_trainer(recipe)
-    trainer.fit(module, datamodule=ASRDataModule(recipe, data.tokenizer, data.train, data.dev))
+    # the data was prepared by the test before launch: every rank only reads it
+    result = fit(load_recipe(None, recipe_overrides), module_class=Recording)
+    module, trainer = result.module, result.trainer
     state = {k: v.detach().clone() for k, v in module.model.state_dict().items()}
     counts = {name: getattr(module, name) for name in ("skipped_steps", "skipped_batches", "skipped_utterances")}
-    saved = {"world": trainer.world_size, "seen": module.seen, "initial": initial, "state": state,
+    saved = {"world": trainer.world_size, "seen": module.seen, "initial": module.initial, "state": state,
              "moved": module.moved, "counts": counts}  # fmt: skip
     torch.save(saved, out / f"rank{trainer.global_rank}.pt")
 
@@ -131,6 +125,7 @@ def test_two_process_ddp_shards_data_and_keeps_weights_identical(tmp_path):
     trained = ranks[0]["state"]["head.weight"]
     assert not torch.allclose(trained, ranks[0]["initial"]["head.weight"])  # training did move the weights
     assert (tmp_path / "exp" / "checkpoints" / "last.ckpt").exists()
+    assert (tmp_path / "exp" / "model.pt").exists()  # exported by rank 0, as train.py does
 
 
 def launch(tmp: Path, fault: dict | None = None) -> subprocess.CompletedProcess:

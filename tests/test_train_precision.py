@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from asr.cli.train import build_trainer
+from asr.training.run import build_trainer
 from asr.config import load_recipe
 from asr.training import precision
 

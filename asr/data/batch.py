@@ -32,16 +32,23 @@ class Batch:
     texts: tuple[str, ...]
     skipped: tuple[str, ...] = ()  # "id: reason" for each utterance left out of this batch
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
+        """``non_blocking``: from page-locked memory (:meth:`pin_memory`) the copies to a GPU
+        are queued, and the host goes on without waiting for the device."""
         return Batch(
-            self.waves.to(device),
-            self.wave_lengths.to(device),
-            self.tokens.to(device),
-            self.token_lengths.to(device),
+            self.waves.to(device, non_blocking=non_blocking),
+            self.wave_lengths.to(device, non_blocking=non_blocking),
+            self.tokens.to(device, non_blocking=non_blocking),
+            self.token_lengths.to(device, non_blocking=non_blocking),
             self.ids,
             self.texts,
             self.skipped,
         )
+
+    def pin_memory(self) -> "Batch":
+        """The batch in page-locked host memory (what a DataLoader with ``pin_memory=True`` calls)."""
+        tensors = (self.waves, self.wave_lengths, self.tokens, self.token_lengths)
+        return Batch(*(t.pin_memory() for t in tensors), self.ids, self.texts, self.skipped)
 
 
 def pad_1d(items: list[torch.Tensor], dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:

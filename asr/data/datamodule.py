@@ -132,6 +132,8 @@ class ASRDataModule(L.LightningDataModule):
             collate_fn=collate,
             num_workers=cfg.num_workers,
             persistent_workers=cfg.num_workers > 0,
+            # page-locked batches: the copy to a GPU then runs without the host waiting on it
+            pin_memory=self.trainer is not None and self.trainer.strategy.root_device.type == "cuda",
         )
 
     def _augment(self, entries: list[Entry]):

@@ -82,8 +82,8 @@ class SelfAttention(nn.Module):
     def _softmax(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, H, T, Dh) queries and keys -> (B, H, T, T) attention weights."""
         scores = q @ k.transpose(-2, -1) * (1.0 / math.sqrt(q.shape[-1]))  # (B, H, T, T)
-        # the dtype's lowest value, not -inf: a padded query whose chunk holds no valid key
-        # gets uniform weights instead of NaN (which 0-weights would spread to valid frames)
+        # the dtype's lowest value, not -inf: a row with no key left would get uniform weights
+        # instead of NaN (TransformerEncoder.attention_mask leaves none; other masks might)
         return scores.masked_fill(~mask, torch.finfo(scores.dtype).min).softmax(dim=-1)
 
     def weights(self, x: torch.Tensor, mask: torch.Tensor, offset: int = 0) -> torch.Tensor:

@@ -169,17 +169,23 @@ class TransformerEncoder(nn.Module):
     ) -> torch.Tensor:
         """(B,) -> (B, 1, 1|T, T) bool, True where query t may attend to key s.
 
-        Keys must be valid frames. With ``chunk_frames > 0`` frame t may also only see
-        its own chunk and ``left_chunks`` chunks before it (all of them when negative).
+        Keys must be valid frames. With ``chunk_frames > 0`` a valid frame t may also only
+        see its own chunk and ``left_chunks`` chunks before it (all of them when negative).
+
+        No row is ever fully masked: attention kernels may answer such a row with NaN (some
+        CUDA SDPA kernels did), which the backward pass spreads to every weight. So a padded
+        query sees every valid key, unchunked (its output is never read), and an utterance
+        of no frame at all keeps frame 0 as its key.
         """
-        mask = padding_mask(lengths, max_len)[:, None, None, :]  # (B, 1, 1, T)
-        if chunk_frames > 0:
-            chunk = torch.arange(max_len, device=lengths.device) // chunk_frames  # (T,)
-            allowed = chunk[None, :] <= chunk[:, None]  # (T, T): no look-ahead past the chunk
-            if left_chunks >= 0:
-                allowed &= chunk[None, :] >= chunk[:, None] - left_chunks
-            mask = mask & allowed[None, None]  # (B, 1, T, T)
-        return mask
+        keys = padding_mask(lengths.clamp_min(1), max_len)[:, None, None, :]  # (B, 1, 1, T)
+        if chunk_frames <= 0:
+            return keys
+        chunk = torch.arange(max_len, device=lengths.device) // chunk_frames  # (T,)
+        allowed = chunk[None, :] <= chunk[:, None]  # (T, T): no look-ahead past the chunk
+        if left_chunks >= 0:
+            allowed &= chunk[None, :] >= chunk[:, None] - left_chunks
+        padded_query = ~padding_mask(lengths, max_len)[:, None, :, None]  # (B, 1, T, 1)
+        return keys & (allowed[None, None] | padded_query)  # (B, 1, T, T)
 
     def _masks(
         self, lengths: torch.Tensor, max_len: int, chunk_frames: int = 0, left_chunks: int = -1

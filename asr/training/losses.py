@@ -10,7 +10,8 @@
 
 Every term is computed in float32 with autocast off (CTC has no bf16 kernel on a CPU, and
 loses precision in it on a GPU). With both options off this is exactly the plain CTC loss
-(:func:`has_auxiliary_losses` tells the training module when it can call CTC directly).
+(:func:`has_auxiliary_losses` tells whether a recipe asks for more). A batch whose frozen
+front is cached (:mod:`asr.training.frozen_cache`) needs plain CTC: :func:`cached_front_loss`.
 """
 
 from __future__ import annotations
@@ -62,3 +63,12 @@ def training_loss(
         a, b = out.log_probs.chunk(2)  # (B, T', V) each
         loss = loss + config.cr_ctc_weight * consistency_loss(a, b, out.lengths[: a.shape[0]])
     return loss
+
+
+def cached_front_loss(
+    model: CTCModel, cached: tuple[torch.Tensor, torch.Tensor], tokens: torch.Tensor, token_lengths: torch.Tensor
+) -> torch.Tensor:
+    """CTC through the trained layers only: the frozen front's (B, T', D) outputs and (B,)
+    frame counts, (B, U) tokens, (B,) token counts -> scalar."""
+    log_probs = model.from_frozen(*cached)  # (B, T', V)
+    return ctc_loss(log_probs, cached[1], tokens, token_lengths)

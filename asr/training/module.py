@@ -7,11 +7,15 @@ out of its batch (``skipped_utterances``), both counted, logged and printed on s
 run of :data:`MAX_BAD_STEPS` non-finite losses stops with :class:`NonFiniteLossError`,
 and running out of memory names the batch (:class:`BatchOutOfMemoryError`).
 
-Under DDP every skip is decided by all ranks together: one all-reduce of two flags after
-the forward pass; when any rank has a non-finite loss or nothing readable, every rank
-returns a zero loss that reaches every parameter (the gradient all-reduce runs as usual)
-and the optimizer step is dropped on all of them, so the weights stay identical and no
-rank waits for another. Running out of memory stays fatal (torchrun then stops every rank).
+Every skip is decided on the device and by all ranks together: two flags per micro-batch
+(non-finite loss, nothing readable), summed over ranks by one all-reduce; when any rank
+raised one, the fused AdamW drops the update on every rank (``found_inf``: no weight, moment
+or step-count change), so the weights stay identical and no rank waits for another. A rank
+with nothing readable returns a zero loss that reaches every parameter, so the gradient
+all-reduce runs as usual. Under gradient accumulation a flagged micro-batch drops its
+whole update. The host reads the flags a step later (:class:`asr.training.step.DeferredFlags`)
+to count, warn and stop: the step itself never waits for the device. Running out of memory
+stays fatal (torchrun then stops every rank).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from asr.decoding import greedy_decode
 from asr.model import CTCModel
 from asr.model.ctc_model import ctc_loss
 from asr.training.frozen_cache import FrozenCache, check_cacheable
-from asr.training.losses import has_auxiliary_losses, training_loss
+from asr.training.step import DeferredFlags, batch_loss, build_optimizer, skip_flags, zero_loss
 from asr.text.tokenizer import Tokenizer
 
 MAX_BAD_STEPS = 20  # consecutive non-finite losses before the run stops
@@ -57,7 +61,9 @@ class Schedule:
 
     def warmup(self, step: int) -> float:
         """0..1: how far warm-up has come, by steps or, on a slow machine, by time (warm-up
-        takes at most WARMUP_TIME_SHARE of the time budget)."""
+        takes at most WARMUP_TIME_SHARE of the time budget); 1 without warm-up steps."""
+        if self.cfg.warmup_steps <= 0:
+            return 1.0
         return min(1.0, max((step + 1) / self.cfg.warmup_steps, self.time_progress / WARMUP_TIME_SHARE))
 
     def progress(self, step: int) -> float:
@@ -124,7 +130,8 @@ class ASRModule(L.LightningModule):
         self.bad_steps = 0  # consecutive non-finite losses
         self.skipped_steps = 0  # optimizer steps skipped, by every rank together (the same count on each)
         self.skipped_batches = 0  # this rank's batches that caused a skip (non-finite loss, nothing readable)
-        self._updates_pending = 0  # micro-batches with a real loss since the last optimizer step
+        self._skip_update: torch.Tensor | None = None  # () float on the device: any flag since the last update
+        self._flags = DeferredFlags()  # (ranks non-finite, ranks empty, this rank's own) per micro-batch
         self.skipped_utterances = 0  # distinct training utterances left out of their batches
         self._left_out: set[str] = set()  # their ids
         self._reported: set[str] = set()  # report lines already printed
@@ -139,7 +146,14 @@ class ASRModule(L.LightningModule):
             check_cacheable(recipe)
             self.frozen_cache = FrozenCache(int(recipe.data.cache_frozen_gb * 1e9))
 
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        # Lightning would call Batch.to(device) blocking: on a GPU each copy waits for the queue
+        if isinstance(batch, Batch):
+            return batch.to(device, non_blocking=device.type == "cuda")
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def training_step(self, batch: Batch, batch_idx: int):
+        self._read_flags()  # the earlier steps' flags: counts, warnings, the stop after MAX_BAD_STEPS
         self._skip_unusable(batch)
         cached = self.frozen_cache.get(batch.ids) if self.frozen_cache is not None else None
         if self.device_augment is not None and batch.ids and cached is None:  # speed + acoustic augmentation
@@ -148,77 +162,66 @@ class ASRModule(L.LightningModule):
         if batch.ids:  # else nothing in this batch could be read
             self._batch = batch
             try:
-                if self.frozen_cache is not None:  # the frozen front once per utterance, then from memory
-                    if cached is None:
-                        cached = self.model.frozen_front(batch.waves, batch.wave_lengths)
-                        self.frozen_cache.put(batch.ids, *cached)
-                    log_probs = self.model.from_frozen(*cached)
-                    loss = ctc_loss(log_probs, cached[1], batch.tokens, batch.token_lengths)
-                elif has_auxiliary_losses(self.recipe.model):  # InterCTC / CR-CTC besides CTC
-                    loss = training_loss(self.model, self.recipe.model, batch.waves, batch.wave_lengths,
-                                         batch.tokens, batch.token_lengths)  # fmt: skip
-                else:
-                    log_probs, lengths = self.model(batch.waves, batch.wave_lengths)
-                    loss = ctc_loss(log_probs, lengths, batch.tokens, batch.token_lengths)
+                if self.frozen_cache is not None and cached is None:  # the frozen front once per utterance
+                    cached = self.model.frozen_front(batch.waves, batch.wave_lengths)
+                    self.frozen_cache.put(batch.ids, *cached)
+                loss = batch_loss(self.model, self.recipe, batch.waves, batch.wave_lengths, batch.tokens,
+                                  batch.token_lengths, cached)  # fmt: skip
             except torch.OutOfMemoryError as err:
                 raise self._out_of_memory(batch, "forward") from err
-        nonfinite = loss is not None and not bool(torch.isfinite(loss))
-        ranks_nonfinite, ranks_empty = self._count_over_ranks(nonfinite, loss is None)
-        if ranks_nonfinite or ranks_empty:
-            return self._skip_step(batch, nonfinite, ranks_nonfinite, loss is None)
-        self.bad_steps = 0
-        self._updates_pending += 1
-        B = batch.waves.shape[0]
-        self.log("train_loss", loss, prog_bar=True, batch_size=B)
-        self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True, batch_size=B)
+        own = skip_flags(loss, self.device)  # (2,) this rank's [non-finite, empty]
+        ranks = own
+        if self._trainer is not None and self._trainer.world_size > 1:
+            ranks = self._trainer.strategy.reduce(own.clone(), reduce_op="sum")  # queued: no host wait
+        skip = (ranks.sum() > 0).float()
+        self._skip_update = skip if self._skip_update is None else torch.maximum(self._skip_update, skip)
+        self._flags.push(torch.cat([ranks, own]), (self.global_step, batch.ids))
+        if loss is None:
+            return zero_loss(self.model)
+        # the progress bar reads its values every step: on a GPU that is a host sync, so the
+        # loss goes there only on a CPU (the log file and the Progress lines have it everywhere)
+        self.log("train_loss", loss, prog_bar=self.device.type == "cpu", batch_size=batch.waves.shape[0])
         return loss
 
-    def _count_over_ranks(self, nonfinite: bool, empty: bool) -> tuple[int, int]:
-        """-> (ranks whose loss is not finite, ranks with nothing readable) over all ranks:
-        one all-reduce of two flags, so that every rank takes the same decision (a rank that
-        skipped alone would leave the others waiting in the gradient all-reduce)."""
-        flags = torch.tensor([float(nonfinite), float(empty)], device=self.device)
-        if self._trainer is not None and self._trainer.world_size > 1:
-            flags = self._trainer.strategy.reduce(flags, reduce_op="sum")
-        return int(flags[0]), int(flags[1])
+    def on_before_optimizer_step(self, optimizer) -> None:
+        # A flag raised on any rank since the last update: the fused AdamW drops this one.
+        optimizer.found_inf = self._skip_update  # () float on the device, read by AdamW.step after this hook
+        self._skip_update = None
 
-    def _skip_step(self, batch: Batch, nonfinite: bool, ranks_nonfinite: int, empty: bool) -> torch.Tensor:
-        """Skip this step on every rank together: -> a zero loss whose graph reaches every
-        parameter, so DDP's gradient all-reduce runs as usual (on zeros), and
-        :meth:`on_before_optimizer_step` then drops the update (no weight decay, no moments)."""
+    def _read_flags(self) -> None:
+        """Count, report and act on the skip flags of the micro-batches trained so far."""
+        for (ranks_nonfinite, ranks_empty, nonfinite, empty), (step, ids) in self._flags.pop_all():
+            if ranks_nonfinite or ranks_empty:
+                self._skipped(step, ids, bool(nonfinite), bool(empty), bool(ranks_nonfinite))
+            else:
+                self.bad_steps = 0
+
+    def _skipped(self, step: int, ids: tuple[str, ...], nonfinite: bool, empty: bool, any_nonfinite: bool) -> None:
+        """A micro-batch flagged on some rank, its update dropped on every rank: count and warn."""
         self.skipped_steps += 1
         self.skipped_batches += int(nonfinite or empty)
-        self.log("skipped_steps", float(self.skipped_steps))
+        if self._trainer is not None:
+            self.log("skipped_steps", float(self.skipped_steps))
         world = self._trainer.world_size if self._trainer is not None else 1
         where = f" on rank {self.global_rank} of {world}" if world > 1 else ""
         if nonfinite:
             print(
-                f"warning: non-finite loss at step {self.global_step}{where} ({_ids(batch.ids)}); step skipped, "
+                f"warning: non-finite loss at step {step}{where} ({_ids(ids)}); step skipped, "
                 f"{self.skipped_steps} so far",
                 file=sys.stderr,
             )
         elif empty and world > 1:
             print(
-                f"warning: nothing readable in the batch at step {self.global_step}{where}; step skipped on every "
+                f"warning: nothing readable in the batch at step {step}{where}; step skipped on every "
                 f"rank, {self.skipped_steps} so far",
                 file=sys.stderr,
             )
-        if ranks_nonfinite:
+        if any_nonfinite:
             self.bad_steps += 1  # the same count on every rank: they stop together
             if self.bad_steps >= MAX_BAD_STEPS:
                 raise NonFiniteLossError(
-                    f"{self.bad_steps} non-finite losses in a row (last at step {self.global_step}); "
-                    f"stopping (lower optim.lr?)"
+                    f"{self.bad_steps} non-finite losses in a row (last at step {step}); stopping (lower optim.lr?)"
                 )
-        return sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
-
-    def on_before_optimizer_step(self, optimizer) -> None:
-        # Every micro-batch since the last update was skipped (on every rank alike): no
-        # gradient at all, so AdamW leaves each weight and its moments untouched.
-        if not self._updates_pending:
-            for param in self.model.parameters():
-                param.grad = None
-        self._updates_pending = 0
 
     def backward(self, loss: torch.Tensor, *args, **kwargs) -> None:
         try:
@@ -246,12 +249,14 @@ class ASRModule(L.LightningModule):
             if line not in self._reported:
                 self._reported.add(line)
                 print(f"warning: utterance left out: {line}", file=sys.stderr)
-        if self.trainer is not None and self.trainer.training:
+        if self._trainer is None or self._trainer.training:  # training, or called by hand (no trainer)
             self._left_out.update(line.split(":", 1)[0] for line in batch.skipped)
             self.skipped_utterances = len(self._left_out)
-            self.log("skipped_utterances", float(self.skipped_utterances))
+            if self._trainer is not None:
+                self.log("skipped_utterances", float(self.skipped_utterances))
 
     def on_train_epoch_end(self) -> None:
+        self._read_flags()  # the epoch's last steps, before their totals are logged
         cache = self.frozen_cache
         if cache is not None and len(cache) != self._cache_reported:
             self._cache_reported = len(cache)
@@ -281,19 +286,12 @@ class ASRModule(L.LightningModule):
         self.log("val_wer", self.val_wer, prog_bar=True, batch_size=B)
 
     def on_validation_epoch_end(self) -> None:
-        if self.trainer is not None and not self.trainer.sanity_checking:
+        if self._trainer is not None and not self._trainer.sanity_checking:
             self.validated_at_step = self.trainer.global_step  # cli.train: are the final weights validated?
 
     def configure_optimizers(self):
         cfg = self.recipe.optim
-        decay, no_decay = [], []
-        for name, param in self.model.named_parameters():
-            (no_decay if param.ndim < 2 else decay).append(param)  # no decay on norms and biases
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=cfg.lr,
-            betas=cfg.betas,
-        )
+        optimizer = build_optimizer(self.model, cfg)
         total = max(int(self.trainer.estimated_stepping_batches), cfg.warmup_steps + 1)
         self.schedule = Schedule(cfg, total)
         self.schedule.time_progress = self.time_progress
@@ -303,7 +301,7 @@ class ASRModule(L.LightningModule):
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
         # Every TIME_SYNC_STEPS steps, every rank (all take the same steps) receives rank 0's
         # share of the time budget used: the learning rate must be the same on every rank.
-        if self.trainer is None or self.global_step % TIME_SYNC_STEPS:
+        if self._trainer is None or self.global_step % TIME_SYNC_STEPS:
             return
         used = time_budget_used(self.trainer)
         if used is None:
