@@ -2,11 +2,16 @@
 
 Each product is cached under the recipe's folders and rebuilt only when missing:
 ``<corpus.root>/<split>.jsonl`` manifests, ``<exp_dir>/tokenizer.model`` and
-``<exp_dir>/feature_stats.pt``.
+``<exp_dir>/feature_stats.pt``. The last two are also rebuilt when the recipe section they
+were made from (``tokenizer``, ``features``; recorded in ``tokenizer.json`` and
+``feature_stats.json`` beside them) has changed, unless a model trained with them is in
+exp_dir: that is refused, naming the key.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +19,7 @@ from pathlib import Path
 import torch
 
 from asr.audio.read import AudioError, read_audio
-from asr.config import RecipeConfig
+from asr.config import ConfigError, RecipeConfig
 from asr.data.manifest import Entry, read_manifest, scan_librispeech, write_manifest
 from asr.model.features import LogMel
 from asr.audio.atomic import atomic_write
@@ -120,17 +125,54 @@ def prepare(recipe: RecipeConfig) -> Prepared:
     exp.mkdir(parents=True, exist_ok=True)
 
     tok_path = exp / "tokenizer.model"
-    if tok_path.exists():
+    if reusable(tok_path, "tokenizer", recipe.tokenizer, exp):
         tokenizer = Tokenizer(tok_path.read_bytes())
     else:
         tokenizer = Tokenizer.train((e.text for e in train), recipe.tokenizer.vocab_size, recipe.tokenizer.kind)
         atomic_write(tok_path, lambda tmp: tmp.write_bytes(tokenizer.model_proto))
+        record_made_from(tok_path, recipe.tokenizer)
 
     stats_path = exp / "feature_stats.pt"
-    if stats_path.exists():
+    if reusable(stats_path, "features", recipe.features, exp):
         stats = torch.load(stats_path, weights_only=True)
     else:
         mean, std = feature_stats(train, recipe, seed=recipe.seed)
         stats = {"mean": mean, "std": std}
         atomic_write(stats_path, lambda tmp: torch.save(stats, tmp))
+        record_made_from(stats_path, recipe.features)
     return Prepared(train, dev, test, tokenizer, stats["mean"], stats["std"])
+
+
+def reusable(path: Path, section: str, config, exp: Path) -> bool:
+    """Whether ``path`` exists and was made from ``config``, the recipe's ``section``
+    (:func:`record_made_from`). One made from other values is rebuilt, said in one line;
+    where a model trained with it is in ``exp`` that raises :class:`ConfigError` naming the
+    key and the file instead (resuming that model with another tokenizer or filterbank
+    would not fit it)."""
+    if not path.exists():
+        return False
+    record = path.with_suffix(".json")
+    trained = (exp / "model.pt").exists() or any((exp / "checkpoints").glob("*.ckpt"))
+    if not record.exists():  # made before records were kept: the model trained with it decides
+        if not trained:
+            print(f"{path}: no record of the {section} section it was made from: rebuilt")
+        return trained
+    # a key the record lacks (a field added since) counts as that field's default: the old behaviour
+    made = {**dataclasses.asdict(type(config)()), **json.loads(record.read_text(encoding="utf-8"))}
+    wanted = dataclasses.asdict(config)
+    changed = [key for key in wanted if made[key] != wanted[key]]
+    if not changed:
+        return True
+    key = changed[0]
+    was = f"{path} was made with {made[key]!r}, the recipe has {wanted[key]!r}"
+    if trained:
+        raise ConfigError(f"config key '{section}.{key}': {was}, and a model in {exp} was trained with it: "
+                          "choose another exp_dir")  # fmt: skip
+    print(f"{section}.{key}: {was}: rebuilt")
+    return False
+
+
+def record_made_from(path: Path, config) -> None:
+    """Write ``config`` (a recipe section) beside ``path`` as ``<stem>.json``."""
+    text = json.dumps(dataclasses.asdict(config), sort_keys=True) + "\n"
+    atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(text, encoding="utf-8"))
