@@ -120,7 +120,7 @@ def test_a_recipe_may_start_from_several_files_later_ones_winning(tmp_path):
         ("model.inter_ctc_layers=[a]", "config key 'model.inter_ctc_layers' expects a list of int, got 'a'"),
         ("model.inter_ctc_layers=[true]", "config key 'model.inter_ctc_layers' expects a list of int, got True"),
         ("corpus.engines=[1]", "config key 'corpus.engines' expects a list of str, got 1"),
-        ("augment.room_min_size=[3, 3]", r"config key 'augment.room_min_size' expects \[float, float, float\], got \[3, 3\]"),
+        ("augment.room_min_size=[3, 3]", r"'augment.room_min_size' expects \[float, float, float\], got \[3, 3\]"),
         ("model.n_heads=5", "config key 'model.n_heads': must divide d_model 192, got 5"),
         ("model.n_heads=0", "config key 'model.n_heads': must divide d_model 192, got 0"),
     ],

@@ -24,8 +24,8 @@ SR = 16000
 def recipe(**sections):
     """8x subsampling (80 ms frames): espeak-ng's "seven ships" fills its 12 character tokens
     with one frame to spare as spoken, and is a frame short 1.15 times faster."""
-    return recipe_from_dict({"tokenizer": {"kind": "char"}, "model": {"subsampling": "dw8", "d_model": 32,
-                             "n_heads": 2, "n_layers": 1, "ff_dim": 64, "subsampling_channels": 8}, **sections})  # fmt: skip
+    model = {"subsampling": "dw8", "d_model": 32, "n_heads": 2, "n_layers": 1, "ff_dim": 64, "subsampling_channels": 8}
+    return recipe_from_dict({"tokenizer": {"kind": "char"}, "model": model, **sections})
 
 
 @pytest.fixture(scope="module")
