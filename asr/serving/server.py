@@ -10,6 +10,7 @@ that client, then its connection is closed; nothing else is affected. A client t
 vanishes mid-stream has its stream cancelled (there is no one left to tell). Model compute
 runs on the streams' threads (:mod:`asr.serving.session`) and, batched across streams, on
 the batcher's (:mod:`asr.serving.batching`; ``max_batch=1``: none), never on the event loop.
+A plain HTTP GET on the same port gets the page that listens (:mod:`asr.serving.webpage`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from asr.model.encoder import TransformerEncoder
 from asr.serving.batching import ChunkBatcher
 from asr.serving.protocol import ProtocolError, StreamConfig, error_message, parse_config, parse_control
 from asr.serving.session import ComputeSlots, StreamSession
+from asr.serving.webpage import PageHandler, model_info
 
 log = logging.getLogger("asr.serving")
 
@@ -65,6 +67,7 @@ class StreamServer:
             )  # fmt: skip
         self.open_streams = 0
         self.server = None
+        self.page = PageHandler(model_info(recognizer, config.chunk_ms))  # GET / without an upgrade: the page
         # the model's frame length, to check a client's chunk_ms before a thread starts
         self.frame_shift = getattr(getattr(recognizer, "model", None), "frame_shift", 0.04)
 
@@ -77,6 +80,7 @@ class StreamServer:
             max_size=2 * self.config.max_message_bytes,  # past this websockets closes with 1009, unread
             compression=None,  # PCM does not compress; no inflate bombs
             ping_interval=None,  # the idle timeout watches clients
+            process_request=self.page,
         )
         return self.server.sockets[0].getsockname()[1]
 
