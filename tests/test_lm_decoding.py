@@ -201,7 +201,7 @@ def test_streaming_with_lm_equals_whole_utterance(tmp_path):
     wave = torch.randn(3 * 16000, generator=torch.Generator().manual_seed(3)) * 0.1  # one 3 s segment
     texts = []
     for decoding in (DecodingOptions(hotwords=("QUICK FOX",)), DecodingOptions(lm=lm, lm_weight=0.5, word_score=1.0)):
-        options = TranscribeOptions(chunk_ms=320, beam_width=8, decoding=decoding)
+        options = TranscribeOptions(chunk_ms=320, beam_width=8, decoding=decoding, rescore=False)
         streamed = recognizer.transcribe(wave, options, trace=False)  # chunk by chunk, partial results on the way
         whole = recognizer.transcribe_batch([wave], options)[0]  # all frames in one step
         assert streamed.text == whole.text
@@ -275,3 +275,76 @@ def test_a_relative_output_path_works(tmp_path, monkeypatch, estimator):
     assert lm_cli.main(args) == 0
     assert "THE COT" in arpa_ngrams(Path("exp/lm/words2.arpa"), 2)
     assert [p.name for p in Path("exp/lm").iterdir() if p.is_dir()] == []  # no scratch folder left
+
+
+@needs_estimator
+def test_an_lm_at_beam_1_still_gives_the_words(tokenizer, tmp_path):
+    """One hypothesis is always mid-word when the search ends: the result is its whole words, not ''."""
+    lm = build_lm(tmp_path, "lm", ["THE CAT SAT", "THE COT"])
+    for beam in (1, 2, 8):
+        assert text_of(tokenizer, CTCBeamDecoder(tokenizer, beam, DecodingOptions(lm=lm)), spell(tokenizer, "THE CAT SAT")) == "THE CAT SAT"
+
+
+@needs_estimator
+def test_an_arpa_lm_loads_quietly(tokenizer, tmp_path, capfd):
+    build_lm(tmp_path, "lm", ["THE CAT SAT", "THE COT"])
+    capfd.readouterr()
+    decoder = CTCBeamDecoder(tokenizer, 8, DecodingOptions(lm=str(tmp_path / "lm.arpa")))
+    assert text_of(tokenizer, decoder, spell(tokenizer, "THE CAT")) == "THE CAT"
+    printed = capfd.readouterr()
+    assert printed.err == "" and printed.out == ""
+
+
+@needs_estimator
+def test_hotwords_add_to_the_models_lm(tokenizer, tmp_path):
+    """The model's tuned LM stays in the search when a caller adds hotwords, a beam width or weights."""
+    from models import tiny_untrained_model
+
+    from asr.inference.options import ModelDecoding, TranscribeOptions
+    from asr.inference.recognizer import Recognizer
+
+    lm = build_lm(tmp_path, "cot", ["THE COT"] * 9 + ["THE CAT"])
+    recipe, _, model = tiny_untrained_model()
+    recognizer = Recognizer(recipe, tokenizer, model, decoding=ModelDecoding(8, DecodingOptions(lm=lm, lm_weight=2.0)))
+    leaning = spell(tokenizer, "THE CAT", {"A": {"A": 0.47, "O": 0.43}})  # the acoustics lean to CAT, the LM to COT
+    assert recognizer.decode_text(leaning, TranscribeOptions(greedy=True)) == "THE CAT"
+    assert recognizer.decode_text(leaning) == "THE COT"  # the model's default: beam 8 + its LM
+    for asked in (DecodingOptions(hotwords=("ZED",), hotword_weight=1.0), DecodingOptions(lm_weight=2.0), None):
+        options = TranscribeOptions(beam_width=4, decoding=asked)
+        assert recognizer.decoding_plan(options)[1].lm == lm
+        assert recognizer.decode_text(leaning, options) == "THE COT"
+    assert recognizer.decode_text(leaning, TranscribeOptions(decoding=DecodingOptions(lm=""))) == "THE CAT"
+
+
+def test_a_decoding_config_names_a_missing_lm_in_one_error(tmp_path):
+    from asr.inference.options import decoding_defaults
+
+    (tmp_path / "decoding.json").write_text('{"lm": "lm/words3.arpa", "lm_weight": 0.7, "beam_width": 32}')
+    with pytest.raises(ValueError, match=r"decoding.json: not a usable decoding config: its lm .*words3.arpa is missing"):
+        decoding_defaults(tmp_path / "model.pt")
+    (tmp_path / "lm").mkdir()
+    (tmp_path / "lm" / "words3.arpa").write_text("")
+    found = decoding_defaults(tmp_path / "model.pt")
+    assert found.beam_width == 32 and found.decoding.lm == str(tmp_path / "lm" / "words3.arpa")
+
+
+def test_an_exported_folder_carries_its_lm_and_can_move(tmp_path):
+    from asr.cli.export import copy_decoding_defaults
+    from asr.inference.options import decoding_defaults
+
+    train = tmp_path / "exp"
+    (train / "lm").mkdir(parents=True)
+    (train / "lm" / "words3.arpa").write_text("arpa")
+    (train / "lm" / "words3.arpa.words").write_text("THE\nCAT\n")
+    (train / "decoding.json").write_text('{"lm": "lm/words3.arpa", "lm_weight": 0.7, "word_score": 1, "beam_width": 16}')
+    out = tmp_path / "onnx"
+    out.mkdir()
+    copy_decoding_defaults(train / "model.pt", out)
+    moved = tmp_path / "elsewhere" / "model"
+    moved.parent.mkdir()
+    out.rename(moved)
+    (train / "lm" / "words3.arpa").unlink()  # nothing points back into the training tree
+    found = decoding_defaults(moved)
+    assert Path(found.decoding.lm) == moved / "lm" / "words3.arpa" and Path(found.decoding.lm).read_text() == "arpa"
+    assert (moved / "lm" / "words3.arpa.words").read_text() == "THE\nCAT\n"
+    assert (found.beam_width, found.decoding.lm_weight, found.decoding.word_score) == (16, 0.7, 1)

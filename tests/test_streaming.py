@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from dataclasses import replace
+
 import pytest
 import soundfile as sf
 import torch
@@ -114,20 +116,33 @@ def test_cached_chunk_encoder_equals_chunk_mask(recognizer, chunk, left, conv, c
     "options",
     [
         TranscribeOptions(),
+        TranscribeOptions(chunk_ms=160, left_chunks=2, rescore=False),
+        TranscribeOptions(chunk_ms=640, beam_width=4, rescore=False),
         TranscribeOptions(chunk_ms=160, left_chunks=2),
         TranscribeOptions(chunk_ms=640, beam_width=4),
     ],
 )
 def test_stream_equals_batch(recognizer, options):
+    """The chunked pass alone equals the chunk attention mask on a batch; with the second pass
+    (rescore) a final result equals the full-context batch, and the partials stay chunked."""
     waves = [speechlike(3.3, 3), speechlike(1.2, 4)]
     batch = recognizer.transcribe_batch(waves, options)
-    for wave, expected in zip(waves, batch):
+    full = recognizer.transcribe_batch(waves, replace(options, chunk_ms=0))
+    chunked = recognizer.transcribe_batch(waves, replace(options, rescore=False))
+    for wave, expected, whole, masked in zip(waves, batch, full, chunked):
         events = list(recognizer.stream(feed(lambda b: b, wave), options))
         final = [e.segment for e in events if e.final]
         assert len(final) == 1 and final[0].text == expected.text and final[0].words == expected.words
         assert len(expected.text) > 10  # a real output, not an empty string on both sides
-        if options.chunk_ms:  # a partial result follows every chunk
-            partial = [e for e in events if not e.final]
+        if not options.chunk_ms:
+            continue
+        partial = [e for e in events if not e.final]
+        if options.rescore:  # a partial result follows every whole chunk; the final is full context
+            assert final[0].text == whole.text and final[0].words == whole.words
+            if options.chunk_ms == 160 and wave is waves[0]:  # here the chunked pass alone reads it otherwise
+                assert masked.text != whole.text
+            assert len(partial) == int(final[0].end * 1000 // options.chunk_ms)
+        else:  # a partial result follows every chunk, the last one the final text
             assert len(partial) == -(-final[0].end * 1000 // options.chunk_ms)
             assert partial[-1].segment.text == final[0].text
 

@@ -32,10 +32,11 @@ def parse_args(argv):
 
 
 def copy_decoding_defaults(model: Path, out: Path) -> None:
-    """The model's ``decoding.json`` (beam-search LM and weights), if it has one, into the
-    export, its LM and lexicon paths made relative to ``out``."""
+    """The model's ``decoding.json`` (beam width, LM and weights), if it has one, into the
+    export, with copies of its LM (and the LM's word list) and lexicon under ``out/lm/``: the
+    folder carries its decoding and can be moved anywhere."""
     import json
-    import os
+    import shutil
 
     from asr.audio.atomic import atomic_write_text
     from asr.inference.options import DECODING_FILE, decoding_defaults
@@ -45,8 +46,14 @@ def copy_decoding_defaults(model: Path, out: Path) -> None:
         return
     source = json.loads((Path(model).parent / DECODING_FILE).read_text(encoding="utf-8"))
     for key in ("lm", "lexicon"):
-        value = getattr(defaults, key)
-        source[key] = os.path.relpath(Path(value).resolve(), Path(out).resolve()) if value else value
+        value = getattr(defaults.decoding, key)
+        if not value:
+            continue
+        (Path(out) / "lm").mkdir(exist_ok=True)
+        for path in (Path(value), Path(value + ".words")):
+            if path.is_file():
+                shutil.copyfile(path, Path(out) / "lm" / path.name)
+        source[key] = f"lm/{Path(value).name}"
     atomic_write_text(Path(out) / DECODING_FILE, json.dumps(source, indent=2) + "\n")
 
 

@@ -12,12 +12,18 @@ with ``--raw-rate``. Files are read block by block, so any length fits in memory
 longer than a segment (20 s) is transcribed in overlapping 20 s full-context windows joined
 by word times (with ``--chunk-ms``: cut at pauses and streamed).
 
-``--chunk-ms`` (a multiple of the model's frame: 40 ms at 4x subsampling, 80 at 8x) limits attention to chunks of that length plus
-``--left-chunks`` earlier ones, as in streaming; standard input is always streamed (640 ms
-chunks unless given) and shows partial results as audio arrives (on stderr, or as JSON
-lines with ``"partial": true`` in the json format). ``--beam N`` uses the CTC beam search;
-``--lm`` fuses an n-gram LM (``--lm-weight``, ``--word-score``; defaults: the model's
-``decoding.json``), ``--hotwords FILE`` / ``--hotword WORD`` boost words or phrases.
+Decoding is the model's own by default: the beam search with the LM, weights and width
+tuned for it (its ``decoding.json``, written by ``asr.cli.tune_decoding``), greedy for a model
+without one; ``--greedy`` asks for greedy decoding. ``--beam N`` sets the width, ``--lm`` fuses
+another n-gram LM (``--lm-weight``, ``--word-score``), ``--hotwords FILE`` / ``--hotword WORD``
+boost words or phrases on top of the LM.
+
+``--chunk-ms`` (a multiple of the model's frame, ``frame_shift``: 20 ms for the main job's
+model) limits attention to chunks of that length plus ``--left-chunks`` earlier ones, as in
+streaming. Standard input is always streamed (640 ms chunks unless given): a partial result
+follows each chunk (on stderr, or as JSON lines with ``"partial": true`` in the json format),
+and each segment, ended by 250 ms of quiet, is decoded once more with full context for its
+final result (``--no-rescore``: the chunked pass alone).
 
 ``--format`` json gives words with start and end times (seconds) and a confidence; srt and
 vtt give subtitles. With ``--output-dir`` each input's result goes to ``DIR/<id>.<ext>``
@@ -39,12 +45,12 @@ import argparse
 import errno
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 AUDIO_SUFFIXES = {".flac", ".wav", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".opus", ".sph"}
 STDIN = "-"
 STDIN_ID = "stdin"
-STDIN_CHUNK_MS = 640  # standard input is streamed with this chunk unless --chunk-ms says otherwise
 
 
 def parse_args(argv):
@@ -64,13 +70,21 @@ def parse_args(argv):
         "--chunk-ms",
         type=int,
         default=None,
-        help="attention chunk in ms, a multiple of the model's frame (40 or 80 ms; default: full context; stdin: 640)",
+        help="attention chunk in ms, a multiple of the model's frame (default: full context; stdin: 640)",
     )
     parser.add_argument(
         "--left-chunks", type=int, default=8, help="chunks of left context with --chunk-ms, -1 = all (default: 8)"
     )
-    parser.add_argument("--beam", type=int, default=1, help="CTC beam width, 1 = greedy (default: 1)")
-    parser.add_argument("--lm", help="KenLM ARPA or binary n-gram LM (words, or the model's BPE pieces)")
+    parser.add_argument(
+        "--beam", type=int, default=None,
+        help="CTC beam width (default: the model's decoding.json, with its LM; greedy for a model without one)",
+    )  # fmt: skip
+    parser.add_argument("--greedy", action="store_true", help="greedy decoding, no LM: the fastest, least accurate")
+    parser.add_argument(
+        "--rescore", action=argparse.BooleanOptionalAction, default=True,
+        help="streamed: re-decode each finished segment with full context for its final result (default: on)",
+    )  # fmt: skip
+    parser.add_argument("--lm", help="KenLM ARPA or binary n-gram LM (default: the model's own, from its decoding.json)")
     parser.add_argument("--lexicon", help="word list the search may spell (default: the LM's words)")
     parser.add_argument("--lm-weight", type=float, help="LM weight (default: the model's decoding.json, else 1)")
     parser.add_argument("--word-score", type=float, help="score added per word (default: decoding.json, else 0)")
@@ -97,9 +111,8 @@ def parse_args(argv):
         "--precision",
         choices=("32", "bf16", "int8"),
         default="32",
-        help="model arithmetic: float32, bfloat16 autocast, or int8 Linear layers (CPU only) "
-        "(default: 32). Measured on the demo test split (2 CPU threads, BENCHMARKS.md): bf16 RTF "
-        "0.0016 vs 0.0027 fp32, WER 23.98 vs 23.90; int8 RTF 0.0021, WER 23.86",
+        help="model arithmetic: float32, bfloat16 autocast, or int8 Linear layers (CPU only; "
+        "speed and WER of each: BENCHMARKS.md) (default: 32)",
     )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument(
@@ -135,7 +148,22 @@ def expand_inputs(items: list[str]) -> tuple[list[tuple[str, Path | None]], list
             inputs.extend((p.stem, p) for p in found)
         else:
             inputs.append((Path(item).stem, Path(item)))
-    return inputs, errors
+    return unique_ids(inputs, errors), errors
+
+
+def unique_ids(inputs: list[tuple[str, Path | None]], errors: list[str]) -> list[tuple[str, Path | None]]:
+    """Drop an input whose id (a file's name without its extension) an earlier one has, with
+    one line in ``errors`` naming both: their results would overwrite each other in
+    ``--output-dir`` and ``--ref`` could score only one."""
+    first: dict[str, Path | None] = {}
+    kept = []
+    for utt_id, path in inputs:
+        if utt_id in first:
+            errors.append(f"{path}: id {utt_id!r} is also {first[utt_id] or 'standard input'}'s; skipped (rename one)")
+            continue
+        first[utt_id] = path
+        kept.append((utt_id, path))
+    return kept
 
 
 def _manifest_inputs(path: Path, errors: list[str]) -> list[tuple[str, Path]]:
@@ -254,13 +282,16 @@ def check_args(args) -> str | None:
         return "standard input (-) can be named once"
     if args.format in ("srt", "vtt") and args.output_dir is None and len(args.audio) > 1:
         return f"--format {args.format} with several inputs needs --output-dir"
-    if args.beam < 1:
+    if args.beam is not None and args.beam < 1:
         return "--beam must be at least 1"
+    if args.greedy and (args.beam or args.lm or args.hotword or args.hotwords or args.lexicon):
+        return "--greedy takes no --beam, --lm, --lexicon or hotwords"
     return None
 
 
 def decoding_options(args):
-    """The beam search's LM and hotword flags -> DecodingOptions (None: the model's defaults)."""
+    """The beam search's LM and hotword flags -> DecodingOptions (None: the model's defaults;
+    hotwords without --lm add to the model's LM)."""
     from asr.inference.options import DecodingOptions
 
     hotwords = list(args.hotword)
@@ -298,19 +329,15 @@ def load_recognizer(args):
     """-> (recognizer, options for files, options for standard input); UsageError for a
     model that cannot be loaded or options it cannot run."""
     from asr.inference.checkpoint import CheckpointError
+    from asr.inference.options import LIVE
     from asr.inference.recognizer import TranscribeOptions, load_model
 
     try:
         decoding = decoding_options(args)
-        options = TranscribeOptions(
-            chunk_ms=args.chunk_ms or 0, left_chunks=args.left_chunks, beam_width=args.beam, decoding=decoding
-        )
-        stdin_options = TranscribeOptions(
-            chunk_ms=STDIN_CHUNK_MS if args.chunk_ms is None else args.chunk_ms,
-            left_chunks=args.left_chunks,
-            beam_width=args.beam,
-            decoding=decoding,
-        )
+        chosen = dict(left_chunks=args.left_chunks, beam_width=args.beam, decoding=decoding, greedy=args.greedy,
+                      rescore=args.rescore)  # fmt: skip
+        options = TranscribeOptions(chunk_ms=args.chunk_ms or 0, **chosen)
+        stdin_options = replace(LIVE, **chosen, chunk_ms=LIVE.chunk_ms if args.chunk_ms is None else args.chunk_ms)
         recognizer = load_model(args.model, args.device, args.precision)
         options.chunk_frames(recognizer.model.frame_shift)  # reject a chunk that is not whole frames
         recognizer.beam_search(options)  # load the LM now: a bad file is one usage error

@@ -87,6 +87,7 @@ def main(argv=None) -> int:
     config = {
         "lm": os.path.relpath(args.lm.resolve(), out.parent.resolve()),
         "lexicon": args.lexicon and os.path.relpath(args.lexicon.resolve(), out.parent.resolve()),
+        "beam_width": args.beam,  # the default decoding's width: the one the weights were tuned at
         "lm_weight": best["lm_weight"],
         "word_score": best["word_score"],
         "measured": {"dev": str(args.manifest), "beam": args.beam, "greedy_wer": round(greedy, 4), "grid": rows},

@@ -162,7 +162,10 @@ class BeamStream:
         if self.final is None:
             self.search.decode_end()
             hypotheses = self.search.get_all_final_hypothesis()
-            self.final = _tokens(self._whole_words(hypotheses[0])) if hypotheses else []
+            # a narrow lexicon search can end with no hypothesis at a word's end (at beam 1,
+            # always: its one hypothesis is mid-word): then the best one, cut after its last word
+            best = hypotheses[0] if hypotheses else self.search.get_best_hypothesis()
+            self.final = _tokens(self._whole_words(best))
         return list(self.final)
 
     def _whole_words(self, hypothesis) -> list[int]:

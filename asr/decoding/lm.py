@@ -7,7 +7,11 @@ path. A file that is missing or not a language model is one :class:`LMError` nam
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import os
+import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -78,11 +82,30 @@ def load_kenlm(path: str | Path, vocabulary: Dictionary) -> KenLM:
     if not path.is_file():
         raise LMError(f"{path}: no such language model file")
     try:
-        return KenLM(str(path), vocabulary)
+        with _quiet_stderr():
+            return KenLM(str(path), vocabulary)
     except Exception as err:  # kenlm's FormatLoadException and friends arrive as RuntimeError
         lines = str(err).strip().splitlines()  # kenlm: "<source location> threw X." then the reason
         reason = (lines[1] if len(lines) > 1 else lines[0] if lines else type(err).__name__).strip()[:120]
         raise LMError(f"{path}: not a KenLM language model (ARPA or binary): {reason}") from None
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 for the block: KenLM prints its progress there while it reads
+    an ARPA file (a hint to build a binary, a row of ``*``), which would drown the results
+    of every beam run. Its errors still arrive as exceptions."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 class HotwordLM(LM):

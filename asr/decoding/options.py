@@ -17,7 +17,8 @@ class DecodingOptions:
     the model's tuned defaults (``decoding.json`` beside the model, :mod:`asr.cli.tune_decoding`).
     """
 
-    lm: str | None = None  # KenLM ARPA or binary file: words (lexicon decoding) or BPE pieces (lexicon-free)
+    lm: str | None = None  # KenLM ARPA or binary file: words (lexicon decoding) or BPE pieces (lexicon-free);
+    # None = the model's own LM (its decoding.json) where it has one, "" = no LM
     lexicon: str | None = None  # words the search may spell (first column of each line); default: the LM's words
     lm_weight: float | None = None  # LM log10 probability multiplier
     word_score: float | None = None  # added per word emitted (lexicon decoding), against deletions or insertions

@@ -31,15 +31,15 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 import torch
 from torch.nn import functional as F
 
-from asr.decoding.alignment import Word, align_tokens, group_words, snap_to_pauses
+from asr.decoding.alignment import Word
 from asr.audio.read import AudioError
 from asr.inference.checkpoint import load_parts
 from asr.config import RecipeConfig
 from asr.data.batch import pad_1d
 from asr.decoding import greedy_decode
 from asr.model import CTCModel
-from asr.inference.options import DecodingOptions, decoding_defaults
-from asr.inference.stream import Segment, StreamEvent, TranscribeOptions, transcribe_stream
+from asr.inference.options import DecodingOptions, ModelDecoding, decoding_defaults, resolve_decoding
+from asr.inference.stream import Segment, StreamEvent, TranscribeOptions, transcribe_stream, words_of
 from asr.inference.windows import BATCH_WINDOWS, OVERLAP_S, WordJoiner, overlap_cut, plan_windows, windows
 from asr.audio.sources import FILE_BLOCK_SECONDS, audio_info, file_blocks
 from asr.text.tokenizer import Tokenizer
@@ -128,7 +128,7 @@ class Recognizer:
         model: CTCModel,
         device: str = "cpu",
         precision: str = "32",
-        decoding: DecodingOptions | None = None,
+        decoding: ModelDecoding | None = None,
     ):
         if precision not in PRECISIONS:
             raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
@@ -138,7 +138,7 @@ class Recognizer:
         if precision == "int8" and self.device.type != "cpu":
             raise ValueError(f"precision int8 runs on the CPU only, not on {device}")
         self.precision = precision
-        self.decoding = decoding  # beam-search defaults (the model's decoding.json)
+        self.decoding = decoding  # the model's tuned decoding (its decoding.json); None: greedy by default
         self._beams: dict = {}  # (beam width, DecodingOptions) -> CTCBeamDecoder, built once each
         self.model = model.to(self.device).eval()
         if precision == "int8":
@@ -163,16 +163,17 @@ class Recognizer:
         beam = self.beam_search(options)
         return transcribe_stream(self.model, self.tokenizer, blocks, options, self.autocast, beam, encode_chunk)
 
-    def decoding_for(self, options: TranscribeOptions) -> DecodingOptions:
-        """``options.decoding`` (None: the model's defaults), unset weights from the defaults."""
-        defaults = (self.decoding or DecodingOptions()).with_defaults()
-        return (options.decoding or defaults).with_defaults(defaults.lm_weight, defaults.word_score)
+    def decoding_plan(self, options: TranscribeOptions) -> tuple[int, DecodingOptions | None]:
+        """(beam width, what the search fuses; None = greedy) for ``options`` on this model:
+        :func:`asr.inference.options.resolve_decoding` with the model's ``decoding.json``."""
+        return resolve_decoding(self.decoding, options)
 
     def beam_search(self, options: TranscribeOptions):
-        """The :class:`asr.decoding.ctc_beam.CTCBeamDecoder` for ``options`` (cached), None for greedy."""
-        if not options.uses_beam:
+        """The :class:`asr.decoding.ctc_beam.CTCBeamDecoder` for ``options`` (built once per
+        plan, the LM loaded then), None for greedy."""
+        key = self.decoding_plan(options)
+        if key[1] is None:
             return None
-        key = (options.beam_width, self.decoding_for(options))
         if key not in self._beams:
             from asr.decoding.ctc_beam import CTCBeamDecoder  # flashlight-text: only the beam path needs it
 
@@ -195,7 +196,8 @@ class Recognizer:
 
         With ``trace`` the transcript keeps what its pictures need (``result.show()``,
         ``result.save(png)``; the first minute, from this same forward pass). ``decoding``
-        (LM, lexicon, hotwords) replaces ``options.decoding`` and turns the beam search on."""
+        (LM, lexicon, hotwords) replaces ``options.decoding``; see
+        :func:`asr.inference.options.resolve_decoding` for what it adds to the model's own."""
         from asr.inference.trace import Recorder  # imports no matplotlib
 
         if decoding is not None:
@@ -219,8 +221,9 @@ class Recognizer:
         """(N_i,) waveforms, each one segment (no longer than ``options.max_segment_s``)
         -> transcripts, decoded in padded batches of similar length.
 
-        With ``options.chunk_ms`` the batch uses the chunk attention mask, which gives the
-        same result as streaming each waveform chunk by chunk.
+        With ``options.chunk_ms`` and ``rescore`` off the batch uses the chunk attention mask,
+        which gives the same result as streaming each waveform chunk by chunk; with ``rescore``
+        (the default) a streamed final result is the full-context one, and so is this.
         """
         durations = [w.numel() / self.sample_rate for w in waves]
         results: list[Transcript | None] = [None] * len(waves)
@@ -255,6 +258,8 @@ class Recognizer:
         waves = [w if w.numel() >= shortest else F.pad(w, (0, shortest - w.numel())) for w in waves]
         order = sorted(range(len(waves)), key=lambda i: waves[i].numel())
         chunk = options.chunk_frames(self.model.frame_shift)
+        if options.rescore:
+            chunk = 0  # two passes: a final result is the full-context one
         start = 0
         while start < len(order):
             end = start + 1  # grow the batch while its padded size fits
@@ -290,20 +295,13 @@ class Recognizer:
     ) -> Transcript:
         """(T', V) log-probs, (rate T',) feature-frame loudness -> one-segment transcript;
         ``offset``: the time of frame 0 in seconds (a window's start in its file)."""
-        lengths = torch.tensor([log_probs.shape[0]])
         beam = self.beam_search(options)
         if beam is not None:
             tokens = beam.decode(log_probs)
         else:
-            tokens = greedy_decode(log_probs[None], lengths)[0]
+            tokens = greedy_decode(log_probs[None], torch.tensor([log_probs.shape[0]]))[0]
         frame_shift = self.model.frame_shift
-        words = group_words(self.tokenizer, align_tokens(log_probs, tokens), frame_shift, offset)
-        if options.snap_words:
-            cfg = self.recipe.features
-            words = snap_to_pauses(
-                words, energy, cfg.hop_length / cfg.sample_rate, cfg.n_fft / cfg.sample_rate, offset, options.silence_db
-            )
-        words = tuple(words)
+        words = words_of(self.model, self.tokenizer, log_probs, tokens, energy, options, offset)
         text = self.tokenizer.decode(tokens)
         segment = Segment(round(offset, 3), round(offset + log_probs.shape[0] * frame_shift, 3), text, words)
         return Transcript(text, duration, words, (segment,))
@@ -402,9 +400,11 @@ class Recognizer:
             right = None if last else start / rate + overlap_cut(energy, plan, hop, rate)
             joiner.add(window.words, window.segments[0].end, right)
 
-    def transcribe_waves(self, waves: list[torch.Tensor], max_batch_seconds: float = 120.0) -> list[str]:
-        """(N_i,) 16 kHz waveforms -> texts, full context, greedy, batched by similar length."""
-        return [t.text for t in self.transcribe_batch(waves, TranscribeOptions(), max_batch_seconds)]
+    def transcribe_waves(
+        self, waves: list[torch.Tensor], max_batch_seconds: float = 120.0, options: TranscribeOptions = TranscribeOptions()
+    ) -> list[str]:
+        """(N_i,) 16 kHz waveforms -> texts, full context, the model's default decoding, batched by similar length."""
+        return [t.text for t in self.transcribe_batch(waves, options, max_batch_seconds)]
 
 
 def load_model(path: str | Path, device: str = "cpu", precision: str = "32") -> Recognizer:

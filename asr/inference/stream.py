@@ -4,11 +4,14 @@
         print("final" if event.final else "partial", event.segment.text)
 
 Blocks pass through the streaming front end (:mod:`asr.inference.frontend`); the frames
-are cut into segments at pauses (see :class:`TranscribeOptions`). With ``chunk_ms > 0``
-each chunk of frames is encoded as soon as it is complete, attending to itself and a
-cache of ``left_chunks`` earlier chunks, and a partial result follows every chunk. With
-``chunk_ms = 0`` a segment is encoded with full attention once it ends. A finished
-segment is aligned (:mod:`asr.decoding.alignment`) to give word timings.
+are cut into segments at pauses, found on their loudness as they arrive (see
+:class:`TranscribeOptions`). With ``chunk_ms > 0`` each chunk of frames is encoded as soon
+as it is complete, attending to itself and a cache of ``left_chunks`` earlier chunks, and a
+partial result follows every chunk; once the segment ends, it is encoded again with full
+attention and decoded afresh for its final result (``rescore``, the default: two passes,
+so live finals match offline ones). With ``chunk_ms = 0`` a segment is encoded with full
+attention once it ends. A finished segment is aligned (:mod:`asr.decoding.alignment`) to
+give word timings.
 
 ``model_context`` (e.g. ``lambda: torch.autocast("cpu", dtype=torch.bfloat16)``) is
 entered around each call of the subsampling, encoder and head only, never across a
@@ -32,7 +35,7 @@ from asr.model import CTCModel
 from asr.model.encoder import LayerCache
 from asr.decoding.streaming import GreedyStream, StreamDecoder
 from asr.inference.frontend import FrontendOutput, StreamingFrontend
-from asr.inference.options import DecodingOptions, TranscribeOptions
+from asr.inference.options import TranscribeOptions
 from asr.text.tokenizer import Tokenizer
 
 if TYPE_CHECKING:
@@ -60,7 +63,9 @@ class StreamEvent:
 
 
 class _Segmenter:
-    """Frames in, events out: chunked or whole-segment encoding, decoding, endpointing."""
+    """Frames in, events out: segment ends found on loudness as frames arrive, chunked or
+    whole-segment encoding, decoding, and (chunked, ``options.rescore``) a full-context
+    second pass over each finished segment."""
 
     def __init__(
         self,
@@ -77,6 +82,7 @@ class _Segmenter:
         self.model_context = model_context  # entered around each encoder + head call
         self.frame_shift = model.frame_shift
         self.chunk = options.chunk_frames(self.frame_shift)
+        self.rescore = bool(self.chunk) and options.rescore
         self.keep = options.left_chunks * self.chunk if options.left_chunks >= 0 else -1
         self.min_frames = round(options.min_segment_s / self.frame_shift)
         self.max_frames = max(round(options.max_segment_s / self.frame_shift), 1)
@@ -86,16 +92,21 @@ class _Segmenter:
         self.pending: list[torch.Tensor] = []  # (D,) frames not encoded yet
         self.pending_db: list[float] = []  # their loudness in dB (the loudest of their feature frames)
         self.pending_energy: list[torch.Tensor] = []  # (4,) dB of their feature frames
-        self.scanned = 0  # pending frames already checked for a segment end (full context)
         self._reset()
 
     def _reset(self) -> None:
-        self.decoder: StreamDecoder = self.beam.stream() if self.beam is not None else GreedyStream()
+        self.decoder: StreamDecoder = self._new_decoder()
         self.cache = None  # encoder keys/values per layer (chunked mode)
         self.encoded = 0  # frames of the open segment already encoded
+        self.scanned = 0  # frames of the open segment already checked for its end
+        self.frames: list[torch.Tensor] = []  # (C, D) encoded input frames of the open segment (second pass)
         self.log_probs: list[torch.Tensor] = []  # (C, V) per chunk of the open segment
         self.energy: list[torch.Tensor] = []  # (C, 4) feature-frame loudness per chunk of the open segment
-        self.quiet_run = 0  # quiet frames ending the open segment
+        self.quiet_run = 0  # quiet frames ending the scanned part of the open segment
+        self.heard = False  # the open segment has a frame that is not quiet
+
+    def _new_decoder(self) -> StreamDecoder:
+        return self.beam.stream() if self.beam is not None else GreedyStream()
 
     def _quiet(self, db: float) -> bool:
         self.peak_db = max(self.peak_db, db)
@@ -106,40 +117,73 @@ class _Segmenter:
         energy = out.energy_db.cpu()
         self.pending_energy.extend(energy)
         self.pending_db.extend(energy.max(dim=1).values.tolist())
-        if self.chunk:
-            # the last chunk of a segment may be shorter, so that no segment passes max_frames
-            while len(self.pending) >= min(self.chunk, self.max_frames - self.encoded):
-                yield from self._encode_chunk(min(self.chunk, self.max_frames - self.encoded))
-        else:
-            yield from self._grow_segment()
+        while (cut := self._find_end()) is not None:
+            yield from self._close(cut)
+        while self.chunk and len(self.pending) >= self.chunk:
+            yield from self._encode_chunk(self.chunk)
 
     def finish(self) -> Iterator[StreamEvent]:
-        if self.chunk:
-            if self.pending:
-                yield from self._encode_chunk(len(self.pending), endpoint=False)
-        elif self.pending:
-            self._encode_segment(len(self.pending))
-        if self.encoded:
-            yield self._finalize()
+        if self.encoded + len(self.pending):
+            yield from self._close(self.encoded + len(self.pending))
+
+    def _find_end(self) -> int | None:
+        """Scan the frames not scanned yet -> the open segment's length if it ends among
+        them (at a pause once ``min_segment_s`` long, or at ``max_segment_s``), else None."""
+        while self.scanned < self.encoded + len(self.pending):
+            db = self.pending_db[self.scanned - self.encoded]
+            self.quiet_run = self.quiet_run + 1 if self._quiet(db) else 0
+            self.heard = self.heard or self.quiet_run == 0
+            self.scanned += 1
+            if self.scanned >= self.max_frames:
+                if self.chunk:
+                    return self.scanned
+                half = self.scanned // 2  # no pause: cut at the quietest frame of the second half
+                return 1 + min(range(half, self.scanned), key=lambda i: self.pending_db[i])
+            if self.heard and self.scanned >= self.min_frames and self.quiet_run >= self.pause_frames:
+                return self.scanned
+        return None
+
+    def _close(self, length: int) -> Iterator[StreamEvent]:
+        """End the open segment after its first ``length`` frames -> its final event (after
+        the last partial, without a second pass); the frames after it start the next. A
+        segment of quiet alone (the silence after the last words) gives no event."""
+        n = length - self.encoded
+        if not self.heard:
+            del self.pending[:n], self.pending_db[:n], self.pending_energy[:n]
+            self.start += length
+            self._reset()
+            return
+        if self.rescore:
+            if n:
+                self._take(n)
+        elif self.chunk:
+            while self.encoded < length:
+                yield from self._encode_chunk(min(self.chunk, length - self.encoded))
+        else:
+            self._encode_segment(n)
+        yield self._finalize()
+
+    def _take(self, n: int) -> tuple[torch.Tensor, list[float]]:
+        """The first ``n`` pending frames, moved into the open segment -> (1, n, D), their dB."""
+        x = torch.stack(self.pending[:n])[None]  # (1, n, D)
+        energies = self.pending_db[:n]
+        self.frames.append(x[0])
+        self.energy.append(torch.stack(self.pending_energy[:n]))
+        del self.pending[:n], self.pending_db[:n], self.pending_energy[:n]
+        self.encoded += n
+        return x, energies
 
     # chunked streaming ------------------------------------------------------------------
 
     @torch.inference_mode()
-    def _encode_chunk(self, n: int, endpoint: bool = True) -> Iterator[StreamEvent]:
-        x = torch.stack(self.pending[:n])[None]  # (1, C, D)
-        energies = self.pending_db[:n]
-        self.energy.append(torch.stack(self.pending_energy[:n]))
-        del self.pending[:n], self.pending_db[:n], self.pending_energy[:n]
-        logits, self.cache = self.encode_chunk(x, self.encoded, self.cache, self.keep)
+    def _encode_chunk(self, n: int) -> Iterator[StreamEvent]:
+        offset = self.encoded
+        x, _ = self._take(n)
+        logits, self.cache = self.encode_chunk(x, offset, self.cache, self.keep)
         log_probs = logits[0].float().log_softmax(dim=-1).cpu()  # (C, V)
-        self.encoded += n
         self.log_probs.append(log_probs)
         self.decoder.step(log_probs)
-        for db in energies:
-            self.quiet_run = self.quiet_run + 1 if self._quiet(db) else 0
         yield StreamEvent(False, self._segment(self.tokenizer.decode(self.decoder.best()), ()))
-        if endpoint and self._ends(self.encoded):
-            yield self._finalize()
 
     def _encode_alone(self, x: torch.Tensor, offset: int, cache, keep: int) -> tuple[torch.Tensor, list[LayerCache]]:
         """The default :data:`ChunkEncoder`: this stream's chunk on its own."""
@@ -147,38 +191,19 @@ class _Segmenter:
             y, cache = self.model.encoder.forward_chunk(x, offset, cache, keep)
             return self.model.head(y), cache
 
-    def _ends(self, length: int) -> bool:
-        paused = length >= self.min_frames and self.quiet_run >= self.pause_frames
-        return paused or length >= self.max_frames
-
     # full context within a segment ------------------------------------------------------
 
-    def _grow_segment(self) -> Iterator[StreamEvent]:
-        """Scan the frames not scanned yet for the end of the open segment."""
-        while self.scanned < len(self.pending):
-            self.quiet_run = self.quiet_run + 1 if self._quiet(self.pending_db[self.scanned]) else 0
-            self.scanned += 1
-            if self.scanned >= self.max_frames:  # no pause: cut at the quietest frame of the second half
-                half = self.scanned // 2
-                cut = 1 + min(range(half, self.scanned), key=lambda i: self.pending_db[i])
-            elif self._ends(self.scanned):
-                cut = self.scanned
-            else:
-                continue
-            self._encode_segment(cut)
-            yield self._finalize()
-            self.scanned = 0  # frames after the cut start the next segment: scan them again
-
     @torch.inference_mode()
-    def _encode_segment(self, n: int) -> None:
-        x = torch.stack(self.pending[:n])[None]  # (1, T', D)
-        self.energy.append(torch.stack(self.pending_energy[:n]))
-        del self.pending[:n], self.pending_db[:n], self.pending_energy[:n]
-        lengths = torch.tensor([n], device=x.device)
+    def _full_context(self, x: torch.Tensor) -> torch.Tensor:
+        """(1, T', D) frames of one segment -> (T', V) log-probs with full attention."""
+        lengths = torch.tensor([x.shape[1]], device=x.device)
         with self.model_context():
             logits = self.model.head(self.model.encoder(x, lengths, chunk_frames=0))
-        log_probs = logits[0].float().log_softmax(dim=-1).cpu()  # (T', V)
-        self.encoded += n
+        return logits[0].float().log_softmax(dim=-1).cpu()
+
+    def _encode_segment(self, n: int) -> None:
+        x, _ = self._take(n)
+        log_probs = self._full_context(x)  # (T', V)
         self.log_probs.append(log_probs)
         self.decoder.step(log_probs)
 
@@ -189,19 +214,33 @@ class _Segmenter:
         return Segment(round(start, 3), round(start + self.encoded * self.frame_shift, 3), text, words)
 
     def _finalize(self) -> StreamEvent:
-        tokens = self.decoder.finish()
-        log_probs = torch.cat(self.log_probs)  # (T', V) of the whole segment
-        offset = self.start * self.frame_shift
-        words = group_words(self.tokenizer, align_tokens(log_probs, tokens), self.frame_shift, offset)
-        if self.options.snap_words:
-            cfg = self.model.features.config
-            energy = torch.cat(self.energy).reshape(-1)  # (4 T',) one per feature frame
-            hop, window = cfg.hop_length / cfg.sample_rate, cfg.n_fft / cfg.sample_rate
-            words = snap_to_pauses(words, energy, hop, window, offset, self.options.silence_db)
-        event = StreamEvent(True, self._segment(self.tokenizer.decode(tokens), tuple(words)))
+        if self.rescore:  # second pass: the whole segment with full context, decoded afresh
+            log_probs = self._full_context(torch.cat(self.frames)[None])  # (T', V)
+            decoder = self._new_decoder()
+            decoder.step(log_probs)
+            tokens = decoder.finish()
+        else:
+            tokens = self.decoder.finish()
+            log_probs = torch.cat(self.log_probs)  # (T', V) of the whole segment
+        words = words_of(self.model, self.tokenizer, log_probs, tokens, torch.cat(self.energy), self.options,
+                         self.start * self.frame_shift)  # fmt: skip
+        event = StreamEvent(True, self._segment(self.tokenizer.decode(tokens), words))
         self.start += self.encoded
         self._reset()
         return event
+
+
+def words_of(model, tokenizer: Tokenizer, log_probs: torch.Tensor, tokens: list[int], energy: torch.Tensor,
+             options: TranscribeOptions, offset: float = 0.0) -> tuple[Word, ...]:  # fmt: skip
+    """The one way from posteriors to timed words: (T', V) log-probs, the decoded token ids,
+    (T', rate) or (rate T',) feature-frame loudness in dB -> words, ``offset`` seconds on,
+    their edges snapped onto the pauses around them when ``options.snap_words``."""
+    words = group_words(tokenizer, align_tokens(log_probs, tokens), model.frame_shift, offset)
+    if options.snap_words:
+        cfg = model.features.config
+        hop, window = cfg.hop_length / cfg.sample_rate, cfg.n_fft / cfg.sample_rate
+        words = snap_to_pauses(words, energy.reshape(-1), hop, window, offset, options.silence_db)
+    return tuple(words)
 
 
 def transcribe_stream(
@@ -216,8 +255,8 @@ def transcribe_stream(
     """(N_i,) sample blocks at the model's rate -> partial and final :class:`StreamEvent`s.
 
     ``model_context()`` is entered around each subsampling, encoder and head call (e.g. autocast).
-    ``beam`` is the beam search to decode with (with its LM and hotwords); None builds one
-    from ``options`` when they ask for it (:attr:`TranscribeOptions.uses_beam`), else greedy.
+    ``beam`` is the beam search to decode with (with its LM and hotwords; built by
+    :meth:`asr.inference.Recognizer.beam_search`), None for greedy.
     ``encode_chunk`` runs each chunk's encoder + head (None: this stream's alone).
 
     Memory is bounded by the longest segment, whatever the length of the stream. When
@@ -225,10 +264,6 @@ def transcribe_stream(
     its final events yielded, then the error is raised again.
     """
     frontend = StreamingFrontend(model, model_context)
-    if beam is None and options.uses_beam:
-        from asr.decoding.ctc_beam import CTCBeamDecoder
-
-        beam = CTCBeamDecoder(tokenizer, options.beam_width, options.decoding or DecodingOptions())
     segmenter = _Segmenter(model, tokenizer, options, model_context, beam, encode_chunk)
     error = None
     try:

@@ -18,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import websockets
 from websockets.asyncio.server import ServerConnection
 
-from asr.inference.options import TranscribeOptions
+from asr.inference.options import LIVE, TranscribeOptions
 from asr.model.encoder import TransformerEncoder
 from asr.serving.batching import ChunkBatcher
 from asr.serving.protocol import ProtocolError, StreamConfig, error_message, parse_config, parse_control
@@ -114,7 +114,7 @@ class StreamServer:
 
     def _options(self, stream: StreamConfig) -> TranscribeOptions:
         chunk_ms = stream.chunk_ms or self.config.chunk_ms
-        options = TranscribeOptions(chunk_ms=chunk_ms, left_chunks=self.config.left_chunks)
+        options = replace(LIVE, chunk_ms=chunk_ms, left_chunks=self.config.left_chunks)  # the model's decoding, two passes
         try:
             options.chunk_frames(self.frame_shift)
         except ValueError as err:
