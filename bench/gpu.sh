@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
-# The GPU benchmark, in one call on a lent accelerator (about 5 minutes on an H100):
-# 1. bf16/fp32 matmul peak, then training throughput and model FLOP utilization of the demo
-#    and 960 h models (the 960 h one in bf16 and fp32 at 100 s, and bf16 at the recipe's full
-#    1200 s batch): OUT/bench.md and OUT/bench.json, the tables of BENCHMARKS.md;
-# 2. both LibriSpeech recipes' models (8x subsampling, rotary attention, macaron, conv module,
-#    CR-CTC: two views counted, dynamic chunks) at their full bf16 batch: audio-seconds per
-#    second, MFU against the GPU's dense bf16 peak and the measured matmul peak, and the
-#    device-hours of each recipe's epochs at that rate: OUT/librispeech.txt and .json.
-#   bash bench/gpu.sh [OUT]       # default OUT: exp/bench-gpu
-# Needs torch, torchaudio, PyYAML and sentencepiece (a GPU image usually has them); it does not
-# read audio, so soundfile and jiwer are not needed. BENCHMARKS.md says where the figures go.
+# The GPU call: every GPU figure in one process (python -m asr.bench.gpu), about 3 minutes on an
+# H100 by the sizes chosen (at most 6: no case starts after 330 s): the matmul peak; for both
+# LibriSpeech recipes the NaN check (bf16, dropout, padding, chunks of 1 frame with no left
+# context and random chunks), training's own step timed chunked and at full context (device
+# augmentation, sampler-packed batches, TF32, 3 warm-ups), and a 200-step bf16-vs-fp32 overfit.
+#   bash bench/gpu.sh [OUT]       # default OUT: $OUT, else exp/bench-gpu
+# Writes OUT/gpu.json (torch, CUDA, device, driver and every row) and OUT/gpu.md (the lines for
+# BENCHMARKS.md). Needs only what a GPU image has: torch, torchaudio, numpy, PyYAML, tqdm; a
+# missing one, or no GPU, stops it before any case (exit 2); a failed case exits 1.
+# On a CPU, `python -m asr.bench.gpu --dry-run` prints the same rows at tiny sizes (tests/test_gpu_bench.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:-exp/bench-gpu}
+OUT=${1:-${OUT:-exp/bench-gpu}}
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] && PY=.venv/bin/python
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+"$PY" -c "import torch, torchaudio, numpy, yaml, tqdm" || { echo "error: a package the GPU call needs is missing" >&2; exit 2; }
+"$PY" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 2)" ||
+  { echo "error: torch.cuda.is_available() is False" >&2; exit 2; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-"$PY" -m asr.bench --device cuda --sections machine,train --steps 5 --out "$OUT"
-"$PY" -m asr.bench.train --device cuda --steps 10 --json "$OUT/librispeech.json" \
-  --config recipes/librispeech/train_100h.yaml --config recipes/librispeech/train_960h.yaml | tee "$OUT/librispeech.txt"
+mkdir -p "$OUT"
+"$PY" -m asr.bench.gpu --out "$OUT" 2>&1 | tee "$OUT/gpu.log"

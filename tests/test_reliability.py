@@ -459,7 +459,7 @@ def faulty_run(noise_corpus, tmp_path_factory):
     import io
     import shutil
 
-    import asr.training.module
+    import asr.training.losses
     import asr.training.prepare
     from asr.cli.train import main as train
 
@@ -467,7 +467,7 @@ def faulty_run(noise_corpus, tmp_path_factory):
     shutil.copytree(noise_corpus, corpus, ignore=shutil.ignore_patterns("*.jsonl"))
     exp = corpus.parent / "exp"
     gone = sorted((corpus / "train").rglob("*.flac"))[3]
-    real_prepare, real_loss = asr.training.prepare.prepare, asr.training.module.ctc_loss
+    real_prepare, real_loss = asr.training.prepare.prepare, asr.training.losses.ctc_loss
     training_losses = 0
 
     def prepare_then_lose_a_file(recipe):
@@ -487,7 +487,7 @@ def faulty_run(noise_corpus, tmp_path_factory):
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         patch.setattr(asr.training.prepare, "prepare", prepare_then_lose_a_file)
-        patch.setattr(asr.training.module, "ctc_loss", nan_on_two_steps)
+        patch.setattr(asr.training.losses, "ctc_loss", nan_on_two_steps)  # the training loss
         code = train(tiny_training_args(corpus, exp))
     return exp, code, out.getvalue(), err.getvalue(), gone.stem
 
@@ -515,13 +515,14 @@ def test_non_finite_losses_skip_their_steps_and_are_counted(faulty_run):
 
 
 def test_repeated_non_finite_losses_stop_the_run_with_a_clear_message(faulty_run, monkeypatch, capsys):
+    import asr.training.losses
     import asr.training.module
     from asr.cli.train import main as train
 
     exp, *_ = faulty_run
     corpus = exp.parent / "corpus"
     monkeypatch.setattr(asr.training.module, "MAX_BAD_STEPS", 3)
-    monkeypatch.setattr(asr.training.module, "ctc_loss", lambda log_probs, *_: log_probs.sum() * float("nan"))
+    monkeypatch.setattr(asr.training.losses, "ctc_loss", lambda log_probs, *_: log_probs.sum() * float("nan"))
     code, _, err = run_main(train, tiny_training_args(corpus, exp), capsys)
     assert code == 1
     [line] = error_lines(err)
@@ -535,7 +536,7 @@ def test_a_skipped_step_leaves_the_weights_alone(noise_corpus, tmp_path, monkeyp
 
     import lightning as L
 
-    import asr.training.module
+    import asr.training.losses
     from asr.data.datamodule import ASRDataModule
     from asr.training.module import ASRModule
     from asr.training.prepare import prepare
@@ -544,7 +545,7 @@ def test_a_skipped_step_leaves_the_weights_alone(noise_corpus, tmp_path, monkeyp
     data = prepare(recipe)
     module = ASRModule(recipe, data.tokenizer, data.mean, data.std)
     before = copy.deepcopy(module.state_dict())
-    monkeypatch.setattr(asr.training.module, "ctc_loss", lambda log_probs, *_: log_probs.sum() * float("nan"))
+    monkeypatch.setattr(asr.training.losses, "ctc_loss", lambda log_probs, *_: log_probs.sum() * float("nan"))
     trainer = L.Trainer(
         max_steps=3,
         limit_val_batches=0,
@@ -567,14 +568,10 @@ def test_out_of_memory_names_the_batch(faulty_run, monkeypatch, capsys):
 
     exp, *_ = faulty_run
     corpus = exp.parent / "corpus"
-    real_forward = CTCModel.forward
+    def forward_views(self, *args, **kwargs):  # the training step's forward pass
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    def forward(self, waves, lengths):
-        if self.training:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
-        return real_forward(self, waves, lengths)
-
-    monkeypatch.setattr(CTCModel, "forward", forward)
+    monkeypatch.setattr(CTCModel, "forward_views", forward_views)
     code, _, err = run_main(train, tiny_training_args(corpus, exp), capsys)
     assert code == 1
     [line] = error_lines(err)

@@ -1,7 +1,8 @@
 """Training throughput of a recipe's model on synthetic audio: one optimizer step at a time.
 
-Each step is what training does per batch: log-mel, SpecAugment, the model, the CTC loss
-(fp32), backward, gradient clipping and an AdamW update. The batch holds utterances of
+Each step is what training does per batch (:mod:`asr.training.step`): device augmentation
+where the recipe has it, log-mel, SpecAugment, the model, the recipe's losses (fp32),
+backward, gradient clipping and the fused AdamW update, with TF32 products as training sets. The batch holds utterances of
 ``utt_seconds`` (LibriSpeech averages 12.3 s) up to ``batch_seconds`` of audio with random
 transcripts; a batch larger than ``micro_seconds`` is run as several micro-batches whose
 gradients add up before the update (Lightning's ``accumulate_grad_batches``: the same
@@ -12,12 +13,14 @@ model FLOPs count the recipe's losses: CR-CTC runs the encoder on two views of t
 
 prints each recipe's bf16 throughput, its model FLOP utilization (MFU) against the vendor's
 dense bf16 peak and against the measured matmul peak, and what the recipe's epochs would
-cost at that rate (bench/gpu.sh runs it on both LibriSpeech recipes).
+cost at that rate. The GPU call (bench/gpu.sh, :mod:`asr.bench.gpu`) times the same step on
+batches packed like the sampler's, chunked and full-context apart.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -29,8 +32,9 @@ import torch
 from asr.bench.flops import feature_frames, training_flops
 from asr.bench.machine import device_name, matmul_peak, peak_memory_gib, reset_peak_memory, spec_bf16_tflops, sync
 from asr.config import ConfigError, ModelConfig, RecipeConfig, load_recipe
+from asr.data.augment.device import device_augment_for
 from asr.model import CTCModel
-from asr.training.losses import training_loss
+from asr.training.step import MATMUL_PRECISION, augmented_loss, build_optimizer, update
 
 
 def synthetic_batch(batch_seconds: float, utt_seconds: float, tokens_per_second: float, vocab: int, seed: int = 0):
@@ -60,8 +64,9 @@ def train_throughput(
     """-> figures: seconds per step, audio seconds per second, model GFLOP/s, peak memory."""
     torch.manual_seed(0)
     reset_peak_memory(device)
+    torch.set_float32_matmul_precision(MATMUL_PRECISION)  # TF32 on a GPU, as training sets it
     model = CTCModel(recipe.model, recipe.features, recipe.specaug, vocab_size).to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.optim.lr, betas=recipe.optim.betas)
+    optimizer = build_optimizer(model, recipe.optim)
     batch_seconds = batch_seconds or recipe.data.max_batch_seconds
     micro = min(micro_seconds or batch_seconds, batch_seconds)
     accumulate = max(1, round(batch_seconds / micro))
@@ -93,20 +98,21 @@ def train_throughput(
 
 def training_step(model: CTCModel, recipe: RecipeConfig, optimizer, batch: tuple, accumulate: int, bf16: bool):
     """-> a function doing one optimizer step over ``accumulate`` micro-batches of ``batch``
-    (waves (B, N), lengths (B,), tokens (B, U), token lengths (B,)) and returning the loss:
-    the recipe's training loss (CTC, plus InterCTC and CR-CTC where it asks)."""
-    waves, lengths, tokens, token_lengths = batch
-    device_type = waves.device.type
+    (waves (B, N), lengths (B,), tokens (B, U), token lengths (B,)) and returning the last
+    micro-batch's loss, a device tensor (reading it would wait for the device): training's
+    own step (:mod:`asr.training.step`: device augmentation where the recipe has it, the
+    recipe's losses, clipping, the optimizer)."""
+    device_type = batch[0].device.type
+    augment = device_augment_for(recipe)
+    steps = itertools.count()
 
-    def step() -> float:
-        for _ in range(accumulate):
+    def step() -> torch.Tensor:
+        for micro in range(accumulate):
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
-                loss = training_loss(model, recipe.model, waves, lengths, tokens, token_lengths) / accumulate  # fp32 CTC
+                loss = augmented_loss(model, recipe, augment, batch, f"bench/{next(steps)}/{micro}") / accumulate
             loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.optim.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())  # a device sync point: the step is finished when this returns
+        update(model, optimizer, recipe.optim.grad_clip)
+        return loss.detach()
 
     return step
 

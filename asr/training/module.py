@@ -146,12 +146,6 @@ class ASRModule(L.LightningModule):
             check_cacheable(recipe)
             self.frozen_cache = FrozenCache(int(recipe.data.cache_frozen_gb * 1e9))
 
-    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
-        # Lightning would call Batch.to(device) blocking: on a GPU each copy waits for the queue
-        if isinstance(batch, Batch):
-            return batch.to(device, non_blocking=device.type == "cuda")
-        return super().transfer_batch_to_device(batch, device, dataloader_idx)
-
     def training_step(self, batch: Batch, batch_idx: int):
         self._read_flags()  # the earlier steps' flags: counts, warnings, the stop after MAX_BAD_STEPS
         self._skip_unusable(batch)

@@ -58,6 +58,23 @@ def batch_loss(
     return training_loss(model, recipe.model, waves, wave_lengths, tokens, token_lengths)
 
 
+def augmented_loss(model: CTCModel, recipe: RecipeConfig, augment, batch: tuple, key: str) -> torch.Tensor:
+    """:func:`batch_loss` after the device augmentation training applies: ``augment`` from
+    :func:`asr.data.augment.device.device_augment_for` (None: none), ``batch`` (waves (B, N),
+    lengths (B,), tokens (B, U), token lengths (B,)), ``key`` the batch's draws."""
+    waves, lengths, tokens, token_lengths = batch
+    if augment is not None:
+        waves, lengths = augment(waves, lengths, key)
+    return batch_loss(model, recipe, waves, lengths, tokens, token_lengths)
+
+
+def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, grad_clip: float) -> None:
+    """What Lightning does after the backward pass: clip the gradient norm, step, clear."""
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def zero_loss(model: torch.nn.Module) -> torch.Tensor:
     """A zero loss whose graph reaches every trained parameter: under DDP a rank with nothing
     to learn from still joins the gradient all-reduce (with zeros)."""
