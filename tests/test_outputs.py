@@ -179,3 +179,28 @@ def test_transcript_show_and_save_draw_the_figure(setup, tmp_path):
         assert transcript.text[:20] in fig.get_suptitle()
     finally:
         plt.close(fig)
+
+
+def test_two_files_with_one_name_are_named_not_overwritten(setup, tmp_path, capsys):
+    """a/utt0.flac and b/utt0.flac would share the id utt0: the second is named and skipped,
+    so --output-dir keeps the first's result and --ref scores each id once."""
+    import shutil
+
+    from asr.cli.transcribe import main
+
+    model_path, paths, ref = setup
+    other = tmp_path / "b"
+    other.mkdir()
+    shutil.copyfile(paths[1], other / "utt0.flac")  # other audio, same name as paths[0]
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{paths[0]}\n{other / 'utt0.flac'}\n")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    code = main(["--model", str(model_path), "--greedy", "--output-dir", str(out_dir), f"@{listing}"])
+    captured = capsys.readouterr()
+    assert code == 1  # one input could not be transcribed as asked
+    assert captured.err.count("error: ") == 1 and f"{other / 'utt0.flac'}: id 'utt0' is also {paths[0]}'s" in captured.err
+    assert [line.split("\t")[0] for line in captured.out.splitlines()] == ["utt0"]
+    alone = main(["--model", str(model_path), "--greedy", str(paths[0])])
+    assert (out_dir / "utt0.txt").read_text().strip().split("\t")[-1] == capsys.readouterr().out.split("\t")[1].strip()
+    assert alone == 0

