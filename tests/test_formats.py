@@ -285,3 +285,24 @@ def test_the_speed_benchmark_imports_every_row_it_made(fmt, tmp_path, capsys):
     assert speed.main(["--rows", "50", "--format", fmt, "--workers", "2", "--dir", str(tmp_path)]) == 0
     assert "imported 50 of 50 rows (0 left out)" in capsys.readouterr().out
     assert not list(tmp_path.iterdir()), "the scratch folder is removed"
+
+
+def test_lhotse_cuts_give_one_utterance_per_supervision(tmp_path):
+    lhotse = pytest.importorskip("lhotse")
+    sf.write(tmp_path / "long.wav", tone(3.0), RATE)
+    recording = lhotse.Recording.from_file(tmp_path / "long.wav", recording_id="rec")
+    supervisions = [lhotse.SupervisionSegment("a", "rec", 0.0, 1.25, text="first part", speaker="ann"),
+                    lhotse.SupervisionSegment("b", "rec", 1.25, 1.75, text="second part", speaker="bob")]
+    cuts = lhotse.CutSet.from_manifests(recordings=lhotse.RecordingSet.from_recordings([recording]),
+                                        supervisions=lhotse.SupervisionSet.from_segments(supervisions))
+    cuts.to_file(tmp_path / "corpus_cuts_train.jsonl.gz")
+    imported = import_source("lhotse", tmp_path / "corpus_cuts_train.jsonl.gz", out=tmp_path / "out")
+    assert [(e.id, e.duration, e.text) for e in imported.entries] == [("a", 1.25, "FIRST PART"),
+                                                                      ("b", 1.75, "SECOND PART")]
+    assert imported.speakers == {"a": "ann", "b": "bob"} and not imported.problems
+
+
+def test_a_listing_that_is_not_utf8_is_one_error(tmp_path):
+    (tmp_path / "m.json").write_bytes(b'{"text": "caf\xe9"}\n')
+    with pytest.raises(FormatError, match=r"m.json: not UTF-8 text \(byte 0xe9"):
+        import_source("nemo", tmp_path / "m.json")

@@ -98,7 +98,8 @@ def main(argv=None) -> int:
     write_import(args.out, splits, imported.speakers, imported.problems)
     counts = ", ".join(f"{n:,} {kind}" for kind, n in imported.counts().items())
     print(f"{args.format} {args.src}: {_line('imported', summarize(imported.entries, imported.speakers))} "
-          f"in {time.time() - started:.1f} s; {len(imported.problems):,} rows left out" + (f" ({counts})" if counts else ""))
+          f"in {time.time() - started:.1f} s; {len(imported.problems):,} rows left out"
+          + (f" ({counts})" if counts else ""))
     for name in ("train", "dev", "test"):
         print("  " + _line(name, summarize(getattr(splits, name), imported.speakers)))
     print(f"dev and test drawn by {splits.by} (seed {args.seed})" + (

@@ -37,8 +37,8 @@ echo "== the voice reading $POOL training sentences (other voices speak them in 
 shuf -n "$POOL" --random-source=<(yes) data/synth/train.jsonl | texts | say "$DATA/pool" train
 .venv/bin/python -m asr.cli.import_data folder "$DATA/pool" --out "$DATA/pool-manifest" --dev 0 --test 0
 for m in $MINUTES; do  # the first m minutes of the pool
-  awk -v seconds=$((m * 60)) '{ match($0, /"duration": [0-9.]+/); total += substr($0, RSTART + 12, RLENGTH - 12); print }
-    total >= seconds { exit }' "$DATA/pool-manifest/train.jsonl" > "$DATA/${m}min.jsonl"
+  awk -v seconds=$((m * 60)) '{ match($0, /"duration": [0-9.]+/); total += substr($0, RSTART + 12, RLENGTH - 12) }
+    { print } total >= seconds { exit }' "$DATA/pool-manifest/train.jsonl" > "$DATA/${m}min.jsonl"
   echo "$DATA/${m}min.jsonl: $(wc -l < "$DATA/${m}min.jsonl") utterances"
 done
 
@@ -52,7 +52,8 @@ for m in $MINUTES; do
   echo "== fine-tuning on $m min of $VOICE: $exp (log: $exp/train.log)"
   mkdir -p "$exp"
   { time .venv/bin/python train.py --config recipes/finetune/voice.yaml "exp_dir=$exp" "model.init=$BASE" \
-      "corpus.root=$DATA/heldout" "corpus.train_splits=[$DATA/${m}min.jsonl]" > "$exp/train.log" 2>&1 ; } 2> "$exp/time.txt"
+      "corpus.root=$DATA/heldout" "corpus.train_splits=[$DATA/${m}min.jsonl]" > "$exp/train.log" 2>&1 ; } \
+      2> "$exp/time.txt"
   grep -E "^model.init|^model:|^exported" "$exp/train.log"; echo "train.py: $(cat "$exp/time.txt")"
   .venv/bin/python -m asr.cli.evaluate --model "$exp/model.pt" --root data --splits "${splits[@]}" \
     --out "$exp/after" | grep "^|"

@@ -68,7 +68,8 @@ def read_lhotse(src: Path) -> tuple[list[Row], list[Problem]]:
         manifest = lhotse.load_manifest(first)
         supervisions = lhotse.load_manifest(supervisions_path) if supervisions_path else None
     except Exception as err:  # noqa: BLE001 - Lhotse raises many kinds for a file it cannot read
-        raise FormatError(f"{src}: not a Lhotse manifest Lhotse can read ({' '.join(str(err).split())[:200]})") from None
+        said = " ".join(str(err).split())[:200]
+        raise FormatError(f"{src}: not a Lhotse manifest Lhotse can read ({said})") from None
     found: list[Row | Problem] = []
     if isinstance(manifest, lhotse.CutSet):
         for cut in manifest:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from asr.corpus.formats.rows import BAD_LINE, FormatError, Problem, Row
+from asr.corpus.formats.rows import BAD_LINE, Problem, Row, read_listing
 
 
 def _row(fields, src: Path, where: str) -> Row:
@@ -37,14 +37,8 @@ def _row(fields, src: Path, where: str) -> Row:
 
 def read_nemo(src: Path) -> tuple[list[Row], list[Problem]]:
     """A NeMo JSON-lines manifest -> rows and the lines that are not entries."""
-    try:
-        lines = src.read_text(encoding="utf-8-sig").split("\n")
-    except OSError as err:
-        raise FormatError(f"{src}: cannot read ({err.strerror})") from None
-    except UnicodeDecodeError as err:
-        raise FormatError(f"{src}: not UTF-8 text (byte {err.object[err.start]:#04x} at {err.start})") from None
     rows, problems = [], []
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(read_listing(src).split("\n"), 1):
         if not line.strip():
             continue
         where = f"{src}:{number}"

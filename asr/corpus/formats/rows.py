@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from asr.data.manifest import Entry
 
@@ -65,6 +66,16 @@ class Imported:
         """Problems per kind, in the order of :data:`KINDS` (kinds with none left out)."""
         found = Counter(p.kind for p in self.problems)
         return {kind: found[kind] for kind in KINDS if found[kind]}
+
+
+def read_listing(path: Path) -> str:
+    """A listing file's text (UTF-8, a byte-order mark dropped), or one FormatError naming it."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except OSError as err:
+        raise FormatError(f"{path}: cannot read ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise FormatError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at {err.start})") from None
 
 
 def first_seen(rows: list[Row]) -> tuple[list[Row], list[Problem]]:

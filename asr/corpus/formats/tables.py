@@ -21,7 +21,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from asr.corpus.formats.rows import BAD_LINE, FormatError, Problem, Row
+from asr.corpus.formats.rows import BAD_LINE, FormatError, Problem, Row, read_listing
 
 PATH_COLUMNS = ("path", "audio", "audio_path", "audio_filepath", "file", "filename", "file_name", "wav")
 TEXT_COLUMNS = ("text", "transcript", "transcription", "sentence", "normalized_text")
@@ -32,12 +32,7 @@ SPEAKER_COLUMNS = ("speaker", "speaker_id", "client_id", "spk")
 def _open_rows(path: Path, delimiter: str, quoting: int) -> list[tuple[int, list[str]]]:
     """The table's rows as (line number, cells), or a FormatError naming the file. Quoted
     cells may hold newlines; other characters (U+2028 too) stay inside their cell."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as err:
-        raise FormatError(f"{path}: cannot read ({err.strerror})") from None
-    except UnicodeDecodeError as err:
-        raise FormatError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at {err.start})") from None
+    text = read_listing(path)
     csv.field_size_limit(sys.maxsize)  # a transcript may be long; csv's default limit is 128 KiB
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
     return [(reader.line_num, cells) for cells in reader]  # line_num: the line the row ended on
