@@ -161,3 +161,15 @@ def test_fine_tune_an_imported_corpus_from_a_trained_model(tiny_corpus, tmp_path
         if name.startswith(("subsampling.", "encoder.layers.0.", "cmvn.")):
             torch.testing.assert_close(new[name], old[name], msg=name)
     assert not torch.equal(new["encoder.layers.1.ff.0.weight"], old["encoder.layers.1.ff.0.weight"])
+
+
+def test_a_split_may_be_a_manifest_path_for_every_kind(tmp_path):
+    from asr.training.prepare import split_manifest, split_name
+
+    root = manifests(tmp_path / "mine", names=("test",))
+    assert [e.id for e in split_manifest(tmp_path / "elsewhere", str(root / "test.jsonl"))] == ["test0", "test1"]
+    assert [e.id for e in split_manifest(tmp_path, "mine/test.jsonl")] == ["test0", "test1"]  # from the root
+    assert (split_name(str(root / "test.jsonl")), split_name("test-clean"), split_name("v1.0")) == (
+        "mine-test", "test-clean", "v1.0")
+    with pytest.raises(ManifestError, match="gone.jsonl: no such manifest"):
+        split_manifest(tmp_path, "gone.jsonl")

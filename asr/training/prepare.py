@@ -43,7 +43,13 @@ class Prepared:
 
 
 def split_manifest(root: Path, split: str) -> list[Entry]:
-    """Manifest for ``root/split`` (a LibriSpeech-layout folder), built once."""
+    """Manifest for ``root/split`` (a LibriSpeech-layout folder), built once; a split ending in
+    ``.jsonl`` is that manifest file (from the current folder, else from ``root``)."""
+    if split.endswith(".jsonl"):
+        path = Path(split) if Path(split).is_file() or not (root / split).is_file() else root / split
+        if not path.is_file():
+            raise ManifestError(f"{path}: no such manifest")
+        return read_manifest(path)
     path = root / f"{split}.jsonl"
     if not path.exists():
         entries, problems = scan_librispeech(root / split)
@@ -54,21 +60,21 @@ def split_manifest(root: Path, split: str) -> list[Entry]:
 
 
 def manifest_split(root: Path, split: str) -> list[Entry]:
-    """``corpus.kind: manifest``: ``<root>/<split>.jsonl``, or ``split`` itself when it is the
-    path of a ``.jsonl`` file (from the current folder, else from ``root``)."""
+    """``corpus.kind: manifest``: as :func:`split_manifest`, but a missing ``<root>/<split>.jsonl``
+    is an error naming the command that makes it, not a folder to scan."""
     path = root / f"{split}.jsonl"
-    if split.endswith(".jsonl"):
-        path = Path(split) if Path(split).is_file() or not (root / split).is_file() else root / split
-    if not path.is_file():
+    if not split.endswith(".jsonl") and not path.is_file():
         raise ManifestError(f"{path}: no such manifest (python -m asr.cli.import_data FORMAT SRC --out {root} "
                             "writes train.jsonl, dev.jsonl and test.jsonl)")
-    return read_manifest(path)
+    return split_manifest(root, split)
 
 
 def split_name(split: str) -> str:
     """A test split's name in file names (``<exp_dir>/<name>.ref``): ``data/mine/test.jsonl`` -> ``mine-test``."""
+    if not split.endswith(".jsonl"):
+        return split
     path = Path(split)
-    return f"{path.parent.name}-{path.stem}" if split.endswith(".jsonl") and path.parent.name else path.stem
+    return f"{path.parent.name}-{path.stem}" if path.parent.name else path.stem
 
 
 def mixed_entries(mix: tuple[str, ...], seed: int) -> list[Entry]:
