@@ -90,3 +90,15 @@ def test_a_case_that_raises_is_reported_and_makes_the_call_fail(tmp_path, monkey
     assert "train_100h convergence: ERROR RuntimeError: kernel exploded" in printed and "FAILED:" in printed
     rows = json.loads((tmp_path / "gpu.json").read_text())["rows"]
     assert "kernel exploded" in next(r for r in rows if r["label"] == "train_960h convergence")["traceback"]
+
+
+def test_the_host_profile_counts_each_part_of_a_training_step():
+    from asr.bench.host_syncs import PARTS, profile_step
+
+    recipe = gpu.librispeech_recipes(dry_run=True)["train_960h"]
+    parts = profile_step(recipe, steps=1, batch_seconds=30.0)  # ~100 utterances of 0.3 s
+    assert list(parts) == list(PARTS)
+    assert all(parts[name]["ms"] > 0 for name in PARTS)
+    # the model's own work dominates the operator count; the draws are Python, not operators
+    assert parts["backward"]["ops"] > parts["update"]["ops"] and parts["loss"]["ops"] > 100
+    assert parts["draws"]["ops"] < 5
