@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 BASE = ("model.subsampling=conv4", "model.max_chunk_frames=25", "model.pos_enc=abs", "model.macaron=false",
         "model.conv_causal=true", "model.inter_ctc_layers=[]", "model.inter_ctc_weight=0", "model.cr_ctc_weight=0")  # fmt: skip
 DW8 = ("model.subsampling=dw8", "model.max_chunk_frames=13")  # 80 ms frames: chunks of the same ~1 s
-VARIANTS: dict[str, tuple[str, ...]] = {  # each option of issue 16 added alone to the base block, then the pick
+VARIANTS: dict[str, tuple[str, ...]] = {  # each encoder option added alone to the base block, then the pick
     "base": BASE,
     "rope": (*BASE, "model.pos_enc=rope"),
     "macaron": (*BASE, "model.macaron=true"),
@@ -45,7 +45,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {  # each option of issue 16 added alone 
     "crctc": (*BASE, "model.cr_ctc_weight=0.2"),
     "dw8_centred": (*BASE, *DW8, "model.conv_causal=false"),  # the two that helped, together: the demo's block
 }
-# What each part of the demo's corpus and training adds (issue 14), on the demo's own block and
+# What each part of the demo's corpus and training adds, on the demo's own block and
 # corpus as they were measured (CORPUS_BASE: the loader applies the acoustic transforms, SpecAugment
 # on): each engine and the formant warps left out (training on the rest: fewer utterances, the same
 # minutes), Piper's few utterances four times over, the acoustic transforms and SpecAugment off, and

@@ -10,9 +10,9 @@ One WebSocket connection carries one stream:
    another rate than the model's is resampled on the server (block by block, with the same
    result as resampling the whole signal: :mod:`asr.audio.resample`). ``format``
    (optional, the only one): ``"s16le"``, 16-bit signed little-endian mono PCM. ``chunk_ms``
-   (optional): the attention chunk, a positive multiple of the model's 40 ms frame, at most
-   :data:`MAX_CHUNK_MS`; the server's ``--chunk-ms`` when absent. ``"type"`` may be left out.
-   Any other key is an error.
+   (optional): the attention chunk, a positive multiple of the model's frame (20 ms for the
+   main job's model), at most :data:`MAX_CHUNK_MS`; the server's ``--chunk-ms`` when absent.
+   ``"type"`` may be left out. Any other key is an error.
 2. Then **binary** messages of PCM (an even number of bytes each, any length up to the
    server's message limit; chunk boundaries do not change the result).
 3. Then ``{"type": "end"}``; the server finishes the stream, sends what remains and closes.
