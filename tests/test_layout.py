@@ -11,7 +11,7 @@ import pytest
 
 ASR = Path(__file__).resolve().parents[1] / "asr"
 ROOMS = ("text", "audio", "data", "corpus", "model", "decoding", "training", "inference", "plot", "serving", "export", "bench",
-         "cli")
+         "cli", "runtime")
 
 # room -> the rooms (and root modules) it may import; "config" is asr/config.py
 ALLOWED = {
@@ -27,6 +27,7 @@ ALLOWED = {
     "training": {"config", "text", "audio", "model", "decoding", "data", "corpus", "inference"},
     "serving": {"config", "text", "audio", "model", "decoding", "inference"},
     "export": {"config", "text", "model", "inference"},
+    "runtime": {"text"},  # torch-free: numpy, onnxruntime, soundfile and the tokenizer only
     "bench": {"config", "text", "audio", "model", "decoding", "data", "corpus", "inference", "training", "plot", "serving",
               "export"},
     "cli": {"config", "text", "audio", "model", "decoding", "data", "corpus", "inference", "training", "plot", "serving",
@@ -45,6 +46,7 @@ THIRD_PARTY_BANNED = {  # room -> packages it must never import
     "audio": {"lightning"},
     "serving": {"lightning"},
     "export": {"lightning"},
+    "runtime": {"torch", "torchaudio", "lightning", "yaml"},
 }
 
 

@@ -27,7 +27,7 @@ SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scrip
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_every_command_is_a_main(name):
     module, _, function = SCRIPTS[name].partition(":")
-    assert module.startswith("asr.cli.") and function == "main"
+    assert module.startswith(("asr.cli.", "asr.runtime.")) and function == "main"
     main = getattr(importlib.import_module(module), function)
     assert list(inspect.signature(main).parameters) == ["argv"], f"{name}: main(argv=None) expected"
 
@@ -35,7 +35,7 @@ def test_every_command_is_a_main(name):
 def test_every_command_line_module_is_installed():
     """A new ``asr/cli`` module with a ``main`` gets its command too."""
     modules = {f"asr.cli.{p.stem}" for p in (ROOT / "asr" / "cli").glob("*.py") if "\ndef main(" in p.read_text()}
-    assert modules == {target.partition(":")[0] for target in SCRIPTS.values()}
+    assert modules == {target.partition(":")[0] for target in SCRIPTS.values()} - {"asr.runtime.transcribe"}
 
 
 def test_the_clone_wrappers_call_the_commands():

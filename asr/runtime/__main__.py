@@ -1,0 +1,5 @@
+import sys
+
+from asr.runtime.transcribe import main
+
+sys.exit(main())
