@@ -2,7 +2,7 @@
 
     python -m asr.bench                          # everything (about 15 minutes on 2 CPU cores)
     python -m asr.bench --sections transcribe --limit 60
-    python -m asr.bench --device cuda --sections machine,train    # on a GPU; the GPU call is bench/gpu.sh (asr.bench.gpu)
+    python -m asr.bench --device cuda --sections machine,train    # on a GPU (the GPU call: bench/gpu.sh)
 
 Sections (each case runs in a process of its own, so its peak memory is its own):
   machine     float32 and bfloat16 matrix-multiply peak (GFLOP/s): what model FLOPs are held against

@@ -98,7 +98,9 @@ def loaded_packages() -> list[str]:
     return sorted(n for n in names if n not in sys.stdlib_module_names and n != "asr" and not n.startswith("_"))
 
 
-def plan(recipes: dict, device: torch.device, sizes: cases.Sizes, dry_run: bool, peaks: list) -> list[tuple[str, Callable]]:
+def plan(
+    recipes: dict, device: torch.device, sizes: cases.Sizes, dry_run: bool, peaks: list
+) -> list[tuple[str, Callable]]:
     """(label, case) in the order they run; labels are the same for a dry run and the GPU."""
     bf16_timing = not dry_run
     out = []
@@ -130,16 +132,18 @@ def describe(label: str, row: dict) -> str:
         spec = f"; vendor dense bf16 {row['spec_bf16_tflops']:g} TFLOP/s" if row["spec_bf16_tflops"] else ""
         return f"{label}: bf16 {row['bf16_gflops'] / 1e3:.3g} TFLOP/s, fp32 (TF32) {row['tf32_gflops'] / 1e3:.3g}{spec}"
     if case == "nan":
+        grads = f"no {row['nonfinite_grads']}" if row["nonfinite_grads"] else "yes"
+        every = f"no {row['without_grad']}" if row["without_grad"] else "yes"
         return (f"{label}: {row['precision']}, {row['steps']} step(s), {row['padded_share']:.0%} padding: loss "
-                f"{row['loss']}, gradients finite: {'no ' + str(row['nonfinite_grads']) if row['nonfinite_grads'] else 'yes'}"
-                f", every parameter has one: {'no ' + str(row['without_grad']) if row['without_grad'] else 'yes'}"
+                f"{row['loss']}, gradients finite: {grads}, every parameter has one: {every}"
                 f" -> {'ok' if row['ok'] else 'FAILED'}")  # fmt: skip
     if case == "step":
         mfu = "/".join("-" if m is None else f"{m:.1%}" for m in (row["mfu_spec"], row["mfu_measured"]))
-        return (f"{label}: {row['precision']}, {row['utterances_per_step']} utterances, {row['audio_seconds_per_step']} s "
-                f"of audio a step: {row['seconds_per_step']} s/step, {row['audio_seconds_per_second']:,.0f} audio-s/s, "
-                f"{row['tflops']:.3g} TFLOP/s ({row['tflop_per_step']:.3g} a step), MFU {mfu} (vendor/measured peak), "
-                f"peak memory {row['peak_memory_gib']} GiB, host syncs a step: {row['host_syncs_per_step']}")  # fmt: skip
+        return (f"{label}: {row['precision']}, {row['utterances_per_step']} utterances, "
+                f"{row['audio_seconds_per_step']} s of audio a step: {row['seconds_per_step']} s/step, "
+                f"{row['audio_seconds_per_second']:,.0f} audio-s/s, {row['tflops']:.3g} TFLOP/s "
+                f"({row['tflop_per_step']:.3g} a step), MFU {mfu} (vendor/measured peak), "
+                f"peak memory {row['peak_memory_gib']} GiB, host syncs a step: {row['host_syncs_per_step']}")
     return (f"{label}: {row['steps']} steps on {row['utterances']} utterances: loss {row['initial_loss']} -> "
             f"bf16 {row['final_bf16']}, fp32 {row['final_32']} -> {'ok' if row['ok'] else 'FAILED'}")
 
