@@ -78,10 +78,12 @@ class Chromium:
     def __init__(self, folder: Path, microphone: Path, size: tuple[int, int] = (900, 760)):
         binary = shutil.which("chromium")
         if binary is None:
-            raise FileNotFoundError("chromium is not installed: run 'bash scripts/setup.sh dev' (apt-get install chromium)")
+            hint = "run 'bash scripts/setup.sh dev' (apt-get install chromium)"
+            raise FileNotFoundError(f"chromium is not installed: {hint}")
         profile = folder / "profile"
         args = [
-            binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--mute-audio",
+            binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            "--mute-audio",
             f"--user-data-dir={profile}", "--remote-debugging-port=0", f"--window-size={size[0]},{size[1]}",
             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-audio-capture={microphone}%noloop", "--autoplay-policy=no-user-gesture-required",

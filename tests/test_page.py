@@ -189,7 +189,7 @@ def test_serves_the_page_and_nothing_else(server):
         urllib.request.urlopen(url + "../pyproject.toml", timeout=TIMEOUT)
 
 
-def test_microphone_words_appear_live_then_final(trained, server, chromium, tmp_path):
+def test_microphone_words_appear_live_then_final(server, chromium):
     url, _ = server
     page = chromium.open(url)
     assert page.wait_for("document.getElementById('model').textContent.includes('torch')", TIMEOUT)
@@ -219,9 +219,8 @@ def test_dropped_file_is_sent_sample_exact(trained, server, chromium, tmp_path):
     """The page decodes the file at 16 kHz itself; a 16 kHz 16-bit file arrives unchanged,
     so the page shows what the Python client gets for the same samples."""
     url, _ = server
-    recognizer, words = trained
     wav = tmp_path / "dropped.wav"
-    sf.write(wav, say(words, DROPPED, random.Random(2), lead_s=0.3), RATE, subtype="PCM_16")
+    sf.write(wav, say(trained[1], DROPPED, random.Random(2), lead_s=0.3), RATE, subtype="PCM_16")
     pcm = sf.read(wav, dtype="int16")[0].tobytes()
     expected = asyncio.run(stream_pcm(url.replace("http", "ws"), pcm, RATE, realtime=False, timeout_s=TIMEOUT))
     assert expected.text == DROPPED

@@ -65,7 +65,8 @@ def main(argv=None) -> int:
     if args.timing:
         compute = time.perf_counter() - loaded
         rtf = compute / audio_s if audio_s else 0.0
-        print(f"load {loaded - start:.2f} s; {audio_s:.1f} s of audio in {compute:.2f} s (RTF {rtf:.3f})", file=sys.stderr)
+        timing = f"load {loaded - start:.2f} s; {audio_s:.1f} s of audio in {compute:.2f} s (RTF {rtf:.3f})"
+        print(timing, file=sys.stderr)
     return status
 
 

@@ -77,7 +77,7 @@ class Stream {
 
   send(pcm) {
     if (this.ws.readyState !== WebSocket.OPEN || pcm.length === 0) return;
-    this.ws.send(pcm.buffer.byteLength === pcm.length * 2 ? pcm.buffer : pcm.slice().buffer);
+    this.ws.send(pcm); // a view sends its own bytes only
     this.samples += pcm.length;
     this.sent.push([this.samples, performance.now()]);
   }
@@ -193,7 +193,7 @@ async function sendFile(file) {
     const pcm = toPcm16(mono);
     for (let start = 0; start < pcm.length && stream.ws.readyState === WebSocket.OPEN; start += FILE_PACKET) {
       while (stream.ws.bufferedAmount > MAX_BUFFERED) await new Promise((r) => setTimeout(r, 20));
-      stream.send(pcm.subarray(start, start + FILE_PACKET).slice());
+      stream.send(pcm.subarray(start, start + FILE_PACKET));
     }
     stream.end();
     await stream.closed;
