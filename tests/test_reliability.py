@@ -220,7 +220,7 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
 def test_lightning_checkpoints_are_written_atomically(tmp_path, monkeypatch):
     """The trainer train.py builds saves through SafeCheckpointIO; a save that fails on a full
     disk leaves the previous last.ckpt whole."""
-    from asr.cli.train import build_trainer
+    from asr.training.run import build_trainer
     from asr.config import recipe_from_dict
     from asr.training.module import SafeCheckpointIO
 

@@ -28,6 +28,7 @@ import sys, time
 from pathlib import Path
 import lightning as L
 import asr.cli.train as train
+import asr.training.run as run
 
 class Stall(L.Callback):
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
@@ -35,8 +36,8 @@ class Stall(L.Callback):
             Path(sys.argv[1]).touch()
             time.sleep(3600)
 
-build = train.build_trainer
-train.build_trainer = lambda recipe, callbacks=(), *args: build(recipe, [*callbacks, Stall()], *args)
+build = run.build_trainer  # what train.main's fit builds its trainer with
+run.build_trainer = lambda recipe, callbacks=(), *args: build(recipe, [*callbacks, Stall()], *args)
 sys.exit(train.main(sys.argv[2:]))
 """.format(stall=STALL_AT)
 

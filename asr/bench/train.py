@@ -6,8 +6,9 @@ backward, gradient clipping and the fused AdamW update, with TF32 products as tr
 sets. The batch holds utterances of ``utt_seconds`` (LibriSpeech averages 12.3 s) up to
 ``batch_seconds`` of audio with random transcripts; a batch larger than ``micro_seconds``
 is run as several micro-batches whose gradients add up before the update (Lightning's
-``accumulate_grad_batches``: the same arithmetic as one batch, in a fraction of the memory). Data loading is not timed. The
-model FLOPs count the recipe's losses: CR-CTC runs the encoder on two views of the batch.
+``accumulate_grad_batches``: the same arithmetic as one batch, in a fraction of the memory).
+Data loading is not timed. The model FLOPs count the recipe's losses: CR-CTC runs the
+encoder on two views of the batch.
 
     python -m asr.bench.train --config recipes/librispeech/train_960h.yaml --device cuda [--config ...]
 
