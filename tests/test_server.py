@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 import json
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import time
 import pytest
 
 from asr.inference.recognizer import Recognizer
+from asr.inference.options import LIVE
 from asr.inference.stream import TranscribeOptions
 from asr.serving.client import StreamRun, read_pcm, send_messages, stream_pcm
 from asr.serving.server import ServerConfig, StreamServer
@@ -100,7 +102,7 @@ def settled(server: StreamServer) -> bool:
 
 
 def expected(recognizer, path):
-    result = recognizer.transcribe(path, TranscribeOptions(chunk_ms=320), trace=False)
+    result = recognizer.transcribe(path, replace(LIVE, chunk_ms=320), trace=False)  # the server's segments
     return result.text, [{"text": w.text, "start": w.start, "end": w.end} for w in result.words]
 
 

@@ -258,6 +258,7 @@ def transcribe_stdin(recognizer, args, options, writer: Writer):
     from asr.audio.sources import PcmFormat, stream_blocks
 
     raw = PcmFormat(args.raw_rate) if args.raw_rate else None
+    note = recognizer.live_note(options) if args.partial else None  # said once, with the first partial result
     blocks = stream_blocks(sys.stdin.buffer, STDIN, raw, recognizer.sample_rate)
     segments, error = [], None
     try:
@@ -265,6 +266,9 @@ def transcribe_stdin(recognizer, args, options, writer: Writer):
             if event.final:
                 segments.append(event.segment)
             elif args.partial:
+                if note:
+                    print(note, file=sys.stderr, flush=True)
+                    note = None
                 done = " ".join(s.text for s in segments if s.text)
                 writer.partial(STDIN_ID, event.segment.end, " ".join(t for t in (done, event.segment.text) if t))
     except AudioError as err:
