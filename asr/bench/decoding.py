@@ -34,14 +34,14 @@ def parse_args(argv):
 
 def rows_to_measure(recognizer, args) -> list[tuple[str, object]]:
     """(row name, TranscribeOptions) for greedy, each beam without LM and each with the LM."""
-    from asr.decoding.options import lm_options
     from asr.inference.options import DecodingOptions, TranscribeOptions
 
-    lm = lm_options(recognizer.decoding, args.lm, args.lexicon, args.lm_weight, args.word_score)
-    rows = [("greedy", TranscribeOptions())]
+    lm = DecodingOptions(lm=args.lm, lexicon=args.lexicon, lm_weight=args.lm_weight, word_score=args.word_score)
+    has_lm = recognizer.decoding_plan(TranscribeOptions(beam_width=2, decoding=lm))[1].lm  # given, or the model's
+    rows = [("greedy", TranscribeOptions(greedy=True))]
     for beam in args.beams:
-        rows.append((f"beam {beam}", TranscribeOptions(beam_width=beam, decoding=DecodingOptions())))
-        if lm is not None:
+        rows.append((f"beam {beam}", TranscribeOptions(beam_width=beam, decoding=DecodingOptions(lm=""))))
+        if has_lm:
             rows.append((f"beam {beam} + LM", TranscribeOptions(beam_width=beam, decoding=lm)))
     return rows
 

@@ -46,14 +46,13 @@ def parse_args(argv):
 
 def decoders(recognizer, args) -> dict:
     """Column name -> TranscribeOptions: greedy; beam without LM and beam + LM with --beam."""
-    from asr.decoding.options import lm_options
     from asr.inference.options import DecodingOptions, TranscribeOptions
 
-    columns = {"greedy": TranscribeOptions()}
+    columns = {"greedy": TranscribeOptions(greedy=True)}
     if args.beam > 1:
-        columns["beam"] = TranscribeOptions(beam_width=args.beam, decoding=DecodingOptions())
-        lm = lm_options(recognizer.decoding, args.lm, args.lexicon, args.lm_weight, args.word_score)
-        if lm is not None:
+        columns["beam"] = TranscribeOptions(beam_width=args.beam, decoding=DecodingOptions(lm=""))
+        lm = DecodingOptions(lm=args.lm, lexicon=args.lexicon, lm_weight=args.lm_weight, word_score=args.word_score)
+        if recognizer.decoding_plan(TranscribeOptions(beam_width=args.beam, decoding=lm))[1].lm:  # given or the model's
             columns["beam-lm"] = TranscribeOptions(beam_width=args.beam, decoding=lm)
     for options in columns.values():
         recognizer.beam_search(options)  # load each LM now: a bad file stops before any audio
@@ -152,9 +151,9 @@ def main(argv=None) -> int:
 
 def describe(recognizer, options) -> str:
     """What a beam column decoded with, for the table's title."""
-    d = recognizer.decoding_for(options)
-    lm = f", LM {Path(d.lm).name} weight {d.lm_weight} word score {d.word_score}" if d.lm else ""
-    return f"beam {options.beam_width}{lm}"
+    beam, d = recognizer.decoding_plan(options)
+    lm = f", LM {Path(d.lm).name} weight {d.lm_weight} word score {d.word_score}" if d is not None and d.lm else ""
+    return f"beam {beam}{lm}"
 
 
 if __name__ == "__main__":

@@ -42,19 +42,3 @@ class DecodingOptions:
             lm_weight=lm_weight if self.lm_weight is None else self.lm_weight,
             word_score=word_score if self.word_score is None else self.word_score,
         )
-
-
-def lm_options(
-    defaults: DecodingOptions | None,
-    lm: str | None = None,
-    lexicon: str | None = None,
-    lm_weight: float | None = None,
-    word_score: float | None = None,
-) -> DecodingOptions | None:
-    """The beam + LM options of a command line: ``lm`` if given, else the model's ``defaults``
-    (their LM and lexicon); weights given here win over the defaults'. None: no LM at all."""
-    if lm is None and defaults is not None and defaults.lm:
-        return replace(defaults, lm_weight=lm_weight, word_score=word_score)
-    if lm is None:
-        return None
-    return DecodingOptions(lm=lm, lexicon=lexicon, lm_weight=lm_weight, word_score=word_score)
