@@ -166,7 +166,10 @@ class ASRModule(L.LightningModule):
         own = skip_flags(loss, self.device)  # (2,) this rank's [non-finite, empty]
         ranks = own
         if self._trainer is not None and self._trainer.world_size > 1:
-            ranks = self._trainer.strategy.reduce(own.clone(), reduce_op="sum")  # queued: no host wait
+            # summed over ranks, queued on the device's stream (NCCL): no host wait. Not the
+            # strategy's reduce, which runs a barrier first, and a barrier waits on the host.
+            ranks = own.clone()
+            torch.distributed.all_reduce(ranks, op=torch.distributed.ReduceOp.SUM)
         skip = (ranks.sum() > 0).float()
         self._skip_update = skip if self._skip_update is None else torch.maximum(self._skip_update, skip)
         self._flags.push(torch.cat([ranks, own]), (self.global_step, batch.ids))
