@@ -329,6 +329,8 @@ def test_a_decoding_config_names_a_missing_lm_in_one_error(tmp_path):
 
 
 def test_an_exported_folder_carries_its_lm_and_can_move(tmp_path):
+    import gzip
+
     from asr.cli.export import copy_decoding_defaults
     from asr.inference.options import decoding_defaults
 
@@ -345,6 +347,7 @@ def test_an_exported_folder_carries_its_lm_and_can_move(tmp_path):
     out.rename(moved)
     (train / "lm" / "words3.arpa").unlink()  # nothing points back into the training tree
     found = decoding_defaults(moved)
-    assert Path(found.decoding.lm) == moved / "lm" / "words3.arpa" and Path(found.decoding.lm).read_text() == "arpa"
-    assert (moved / "lm" / "words3.arpa.words").read_text() == "THE\nCAT\n"
+    assert Path(found.decoding.lm) == moved / "lm" / "words3.arpa.gz"  # an ARPA travels gzipped
+    assert gzip.decompress(Path(found.decoding.lm).read_bytes()) == b"arpa"
+    assert (moved / "lm" / "words3.arpa.gz.words").read_text() == "THE\nCAT\n"
     assert (found.beam_width, found.decoding.lm_weight, found.decoding.word_score) == (16, 0.7, 1)
