@@ -17,7 +17,7 @@ import torch
 
 from asr.config import ModelConfig
 from asr.model import CTCModel
-from asr.model.encoder import batch_caches, split_caches
+from asr.inference.torch_backend import TorchAcoustic
 from asr.serving.batching import ChunkBatcher
 from asr.serving.client import read_pcm, stream_pcm
 from models import tiny_untrained_model
@@ -63,18 +63,17 @@ def test_batched_chunks_equal_each_stream_alone(name):
             y, cache = model.encoder.forward_chunk(x[:, t : t + CHUNK], t, cache, keep)
             out.append(log_probs(model, y)[0])
         alone.append(torch.cat(out))  # (T, V)
+    acoustic = TorchAcoustic(model)  # the batch through the inference interface
     caches = [None] * len(STARTS)
     batched = [[] for _ in STARTS]
     for step in range(STEPS):
         rows = [i for i, s in enumerate(STARTS) if s <= step]  # the streams running at this step
-        offsets = torch.tensor([(step - STARTS[i]) * CHUNK for i in rows])  # (B,)
-        x = torch.cat([frames[i][:, o : o + CHUNK] for i, o in zip(rows, offsets.tolist())])  # (B, C, D)
-        cache, lengths = batch_caches([caches[i] for i in rows])
-        y, cache = model.encoder.forward_chunk(x, offsets, cache, keep, lengths)
-        kept = split_caches(cache, (lengths + CHUNK).clamp(max=cache[0].keys.shape[2]))
+        offsets = [(step - STARTS[i]) * CHUNK for i in rows]  # (B,)
+        x = torch.cat([frames[i][:, o : o + CHUNK] for i, o in zip(rows, offsets)])  # (B, C, D)
+        got, kept = acoustic.chunk_log_probs(x, offsets, [caches[i] for i in rows], keep)  # (B, C, V)
         for b, i in enumerate(rows):
             caches[i] = kept[b]
-            batched[i].append(log_probs(model, y[b : b + 1])[0])
+            batched[i].append(got[b])
     assert {c[0].keys.shape[2] for c in caches} == {keep, CHUNK}, "caches trimmed and still filling"
     for i, (a, b) in enumerate(zip(alone, batched)):
         b = torch.cat(b)
@@ -93,12 +92,13 @@ def test_a_failing_chunk_fails_its_stream_only():
     x = torch.randn(1, CHUNK, D)
     history = model.encoder.forward_chunk(torch.randn(1, CHUNK, D), 0, None)[1]  # a cache of one chunk
     jobs = {"fresh": (0, None), "late": (CHUNK, history), "too far": (10**5, history)}  # name -> offset, cache
-    batcher = ChunkBatcher(model, threading.Semaphore(1), window_ms=300, max_batch=8)
+    batcher = ChunkBatcher(TorchAcoustic(model), threading.Semaphore(1), window_ms=300, max_batch=8)
     results = {}
 
     def run(name):
         try:
-            results[name] = batcher.encode(x, *jobs[name], -1)[0]
+            offset, cache = jobs[name]
+            results[name] = batcher.encode(x, [offset], [cache], -1)[0]
         except ValueError as err:
             results[name] = err
 
@@ -109,9 +109,9 @@ def test_a_failing_chunk_fails_its_stream_only():
         thread.join(TIMEOUT)
     batcher.close()
     assert isinstance(results.pop("too far"), ValueError)
-    for name, logits in results.items():
-        alone = model.head(model.encoder.forward_chunk(x, *jobs[name])[0])
-        assert torch.allclose(logits, alone, atol=1e-5), name
+    for name, got in results.items():
+        alone = log_probs(model, model.encoder.forward_chunk(x, *jobs[name])[0])
+        assert torch.allclose(got, alone, atol=1e-5), name
     assert dict(batcher.sizes) == {1: 2}, "the failed batch was retried one chunk at a time"
 
 

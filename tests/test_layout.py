@@ -35,7 +35,7 @@ ALLOWED = {
 }
 # Lazy imports allowed against the arrows, each with its reason.
 EXCEPTIONS = {
-    ("inference/recognizer.py", "plot"),  # Transcript.show / .save draw with the optional matplotlib
+    ("inference/results.py", "plot"),  # Transcript.show / .save draw with the optional matplotlib
     ("bench/fuzz_cli.py", "cli"),  # the soak drives transcribe.py's readers and main(argv) in-process
 }
 THIRD_PARTY_BANNED = {  # room -> packages it must never import

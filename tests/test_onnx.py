@@ -23,6 +23,7 @@ from asr.inference.checkpoint import CheckpointError, checkpoint_meta  # noqa: E
 from asr.inference.frontend import StreamingFrontend  # noqa: E402
 from asr.inference.recognizer import Recognizer, load_model  # noqa: E402
 from asr.inference.stream import TranscribeOptions  # noqa: E402
+from asr.inference.torch_backend import TorchAcoustic  # noqa: E402
 from asr.model import CTCModel  # noqa: E402
 from models import tiny_untrained_model  # noqa: E402
 
@@ -107,16 +108,15 @@ def test_long_file_windows_equal_torch(torch_recognizer, onnx_recognizer, speech
 
 
 def test_streaming_chunks_equal_torch(torch_recognizer, onnx_recognizer, speech):
-    tm, om = torch_recognizer.model, onnx_recognizer.model
+    ta, oa = torch_recognizer.acoustic, onnx_recognizer.acoustic
     wave = read_audio(speech[0])
-    frames = StreamingFrontend(tm).process(wave).frames[None]  # (1, T', D)
-    assert (StreamingFrontend(om).process(wave).frames[None] - frames).abs().max() < 1e-4
+    frames = StreamingFrontend(ta).process(wave).frames[None]  # (1, T', D)
+    assert (StreamingFrontend(oa).process(wave).frames[None] - frames).abs().max() < 1e-4
     torch_cache = onnx_cache = None
     for start in range(0, frames.shape[1], 3):  # caches carried across chunks, 6 frames kept
-        with torch.inference_mode():
-            y, torch_cache = tm.encoder.forward_chunk(frames[:, start : start + 3], start, torch_cache, 6)
-            want = tm.head(y).log_softmax(dim=-1)
-        got, onnx_cache = om.encoder.forward_chunk(frames[:, start : start + 3], start, onnx_cache, 6)
+        chunk = frames[:, start : start + 3]  # (1, 3, D)
+        want, (torch_cache,) = ta.chunk_log_probs(chunk, [start], [torch_cache], 6)
+        got, (onnx_cache,) = oa.chunk_log_probs(chunk, [start], [onnx_cache], 6)
         assert got.shape == want.shape and (got - want).abs().max() < 1e-3
     assert onnx_cache.keys.shape[3] == 6 and onnx_cache.conv.shape[2] == 4
 
@@ -127,6 +127,26 @@ def test_streaming_chunks_equal_torch(torch_recognizer, onnx_recognizer, speech)
     assert events(onnx_recognizer) == events(torch_recognizer)
 
 
+def test_streams_batched_as_torch(torch_recognizer, onnx_recognizer, speech):
+    """Chunks of streams at different points (no cache, caches of one and of two chunks) in one
+    call: each row equals its stream's chunk alone, and the torch model's batch."""
+    ta, oa = torch_recognizer.acoustic, onnx_recognizer.acoustic
+    frames = StreamingFrontend(ta).process(read_audio(speech[0])).frames[None][:, :16]  # (1, 16, D)
+    history = {"torch": [None], "onnx": [None]}  # caches after 0, 1, 2 chunks of 4 frames
+    for start in (0, 4):
+        for name, acoustic in (("torch", ta), ("onnx", oa)):
+            _, (cache,) = acoustic.chunk_log_probs(frames[:, start : start + 4], [start], history[name][-1:], -1)
+            history[name].append(cache)
+    x = torch.cat([frames[:, 8:12]] * 3)  # (3, 4, D)
+    offsets = [0, 4, 8]
+    want, _ = ta.chunk_log_probs(x, offsets, history["torch"], -1)
+    got, caches = oa.chunk_log_probs(x, offsets, history["onnx"], -1)
+    assert got.shape == want.shape and (got - want).abs().max() < 1e-3
+    for b in range(3):
+        alone, (cache,) = oa.chunk_log_probs(x[b : b + 1], offsets[b : b + 1], history["onnx"][b : b + 1], -1)
+        assert torch.allclose(got[b], alone[0], atol=1e-5) and cache.keys.shape == caches[b].keys.shape
+
+
 def test_convolution_in_later_layers_only_streams_as_torch(torch_recognizer, speech, tmp_path):
     """model.conv_from_layer 1: layer 0 has no convolution module (a pretrained encoder's layer
     under a new one that has); its row of the chunk graph's conv state passes through unchanged."""
@@ -135,14 +155,14 @@ def test_convolution_in_later_layers_only_streams_as_torch(torch_recognizer, spe
     torch.manual_seed(1)
     model = CTCModel(recipe.model, recipe.features, recipe.specaug, r.tokenizer.vocab_size).eval()
     assert [layer.conv is not None for layer in model.encoder.layers] == [False, True]
-    om = load_model(export_onnx(recipe, r.tokenizer, model, tmp_path / "onnx", int8=False)).model
-    frames = StreamingFrontend(model).process(read_audio(speech[1])).frames[None]  # (1, T', D)
+    oa = load_model(export_onnx(recipe, r.tokenizer, model, tmp_path / "onnx", int8=False)).acoustic
+    ta = TorchAcoustic(model)
+    frames = StreamingFrontend(ta).process(read_audio(speech[1])).frames[None]  # (1, T', D)
     torch_cache = onnx_cache = None
     for start in range(0, frames.shape[1], 4):
-        with torch.inference_mode():
-            y, torch_cache = model.encoder.forward_chunk(frames[:, start : start + 4], start, torch_cache, 8)
-            want = model.head(y).log_softmax(dim=-1)
-        got, onnx_cache = om.encoder.forward_chunk(frames[:, start : start + 4], start, onnx_cache, 8)
+        chunk = frames[:, start : start + 4]  # (1, 4, D)
+        want, (torch_cache,) = ta.chunk_log_probs(chunk, [start], [torch_cache], 8)
+        got, (onnx_cache,) = oa.chunk_log_probs(chunk, [start], [onnx_cache], 8)
         assert got.shape == want.shape and (got - want).abs().max() < 1e-3
     assert torch_cache[0].conv is None and torch.equal(torch.from_numpy(onnx_cache.conv[0]), torch.zeros(1, 4, 32))
     assert torch.allclose(torch.from_numpy(onnx_cache.conv[1]), torch_cache[1].conv, atol=1e-4)

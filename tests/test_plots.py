@@ -175,9 +175,9 @@ def test_attention_is_masked_beyond_the_utterance(recognizer, wav):
     audio = torch.from_numpy(sf.read(wav, dtype="float32")[0])
     short = audio[: audio.numel() // 2]
     waves = torch.stack([audio, torch.cat([short, torch.zeros(audio.numel() - short.numel())])])
-    with torch.inference_mode(), AttentionCapture(model.encoder) as batch:
+    with torch.inference_mode(), AttentionCapture(recognizer.acoustic.attention_blocks) as batch:
         _, lengths = model.encode(waves, torch.tensor([audio.numel(), short.numel()]))
-    with torch.inference_mode(), AttentionCapture(model.encoder) as alone:
+    with torch.inference_mode(), AttentionCapture(recognizer.acoustic.attention_blocks) as alone:
         model.encode(short[None], torch.tensor([short.numel()]))
     n = int(lengths[1])
     assert n < int(lengths[0]) == batch.calls[0][0].x.shape[1]
@@ -199,7 +199,7 @@ def test_recomputed_weights_reproduce_each_layer(recognizer, wav):
         for i, layer in enumerate(model.encoder.layers)
     ]
     try:
-        with AttentionCapture(model.encoder) as capture:
+        with AttentionCapture(recognizer.acoustic.attention_blocks) as capture:
             recognizer.transcribe(wav)
     finally:
         for hook in hooks:
@@ -230,13 +230,23 @@ def rest_of_layer(layer, x: torch.Tensor, attended: torch.Tensor) -> torch.Tenso
 
 def test_chunked_streaming_records_no_attention(recognizer, wav):
     """forward_chunk bypasses the hooks: the trace says so rather than show a wrong map."""
-    result, trace = record(recognizer, wav, TranscribeOptions(chunk_ms=160))
+    result, trace = record(recognizer, wav, TranscribeOptions(chunk_ms=160, rescore=False))
     assert trace.attention == ()
     with pytest.raises(ValueError, match="full-context"):
         attention_map(result, 0, trace=trace)
     tokens = greedy_decode(trace.log_probs[None], torch.tensor([trace.log_probs.shape[0]]))[0]
     assert recognizer.tokenizer.decode(tokens) == result.text  # the transcript picture still works
     assert transcript_view(result, trace).words == result.words
+
+
+def test_streamed_finals_trace_their_full_context_pass(recognizer, wav):
+    """With the second pass (rescore) a final comes from a full-context pass: the trace holds
+    its log-probs and attention, not the partials' chunks."""
+    result, trace = record(recognizer, wav, TranscribeOptions(chunk_ms=160))
+    tokens = greedy_decode(trace.log_probs[None], torch.tensor([trace.log_probs.shape[0]]))[0]
+    assert recognizer.tokenizer.decode(tokens) == result.text
+    assert len(trace.attention) == 2 and trace.attention[0][0].x.shape[1] == trace.log_probs.shape[0]
+    assert attention_map(result, 1, trace=trace).weights.shape == (trace.log_probs.shape[0],) * 2
 
 
 def test_trace_is_bounded(recognizer, wav):

@@ -221,6 +221,7 @@ def test_whisper_layout_exports_to_onnx_and_streams_as_torch(tmp_path):
     from asr.export.onnx import export_onnx
     from asr.inference.frontend import StreamingFrontend
     from asr.inference.recognizer import Recognizer, load_model
+    from asr.inference.torch_backend import TorchAcoustic
     from models import tiny_untrained_model
     from test_streaming import speechlike
 
@@ -238,13 +239,13 @@ def test_whisper_layout_exports_to_onnx_and_streams_as_torch(tmp_path):
     got, got_lens, _ = onnx._log_probs(wave[None], torch.tensor([wave.numel()]), 0, -1)
     assert torch.equal(got_lens, want_lens) and int(want_lens[0]) == (128 - 3) // 2  # 128 log-mel frames, 20 ms out
     assert (got[0] - want[0]).abs().max() < 1e-3
-    frames = StreamingFrontend(model).process(wave).frames[None]  # (1, T', D)
+    ta = TorchAcoustic(model)
+    frames = StreamingFrontend(ta).process(wave).frames[None]  # (1, T', D)
     cache_t = cache_o = None
     for start in range(0, frames.shape[1], 4):
-        with torch.inference_mode():
-            y, cache_t = model.encoder.forward_chunk(frames[:, start : start + 4], start, cache_t, 8)
-            expected = model.head(y).log_softmax(dim=-1)
-        out, cache_o = onnx.model.encoder.forward_chunk(frames[:, start : start + 4], start, cache_o, 8)
+        chunk = frames[:, start : start + 4]  # (1, 4, D)
+        expected, (cache_t,) = ta.chunk_log_probs(chunk, [start], [cache_t], 8)
+        out, (cache_o,) = onnx.acoustic.chunk_log_probs(chunk, [start], [cache_o], 8)
         assert (out - expected).abs().max() < 1e-3
     text = Recognizer(recipe, tokenizer, model).transcribe_batch([wave])[0].text
     assert text == onnx.transcribe_batch([wave])[0].text

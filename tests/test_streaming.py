@@ -79,7 +79,7 @@ def test_streaming_front_end_equals_whole_signal(recognizer):
     with torch.no_grad():
         feats, lens = model.features(wave[None], torch.tensor([wave.numel()]))
         whole, _ = model.subsampling(model.cmvn(feats), lens)  # (1, T', D)
-    frontend = StreamingFrontend(model)
+    frontend = StreamingFrontend(recognizer.acoustic)
     outputs = feed(frontend.process, wave) + [frontend.flush()]
     streamed = torch.cat([o.frames for o in outputs])
     assert streamed.shape == whole[0].shape
@@ -191,7 +191,7 @@ def test_truncated_file_keeps_what_was_read(recognizer, tmp_path):
     options = TranscribeOptions(chunk_ms=320)
     events = []
     with pytest.raises(AudioError):
-        for event in transcribe_stream(recognizer.model, recognizer.tokenizer, file_blocks(cut, 16000), options):
+        for event in transcribe_stream(recognizer.acoustic, recognizer.tokenizer, file_blocks(cut, 16000), options):
             events.append(event)
     kept = [e.segment for e in events if e.final]
     assert len(kept) == 1 and kept[0].text == recognizer.transcribe(prefix, options).text != ""

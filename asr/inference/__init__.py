@@ -1,7 +1,10 @@
-"""Inference: loading a self-describing checkpoint (:mod:`asr.inference.checkpoint`), the
-recognizer (:mod:`asr.inference.recognizer`), the streaming front end and chunked encoder
-loop (:mod:`asr.inference.stream`), what a transcription records for pictures
-(:mod:`asr.inference.trace`) and the output writers (:mod:`asr.inference.outputs`).
+"""Inference: loading a self-describing checkpoint (:mod:`asr.inference.checkpoint`), what
+inference asks of a model (:mod:`asr.inference.acoustic`) and its two backends
+(:mod:`asr.inference.torch_backend`, :mod:`asr.inference.onnx_backend`), the recognizer
+(:mod:`asr.inference.recognizer`) and what it returns (:mod:`asr.inference.results`), the
+streaming front end and chunked encoder loop (:mod:`asr.inference.stream`), what a
+transcription records for pictures (:mod:`asr.inference.trace`) and the output writers
+(:mod:`asr.inference.outputs`).
 
 May import: :mod:`asr.config`, :mod:`asr.text`, :mod:`asr.audio`, :mod:`asr.model`,
 :mod:`asr.decoding`, :mod:`asr.data.batch` (padding). Never Lightning or :mod:`asr.training`;

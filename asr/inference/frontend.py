@@ -1,4 +1,4 @@
-"""The model's front end run block by block: samples -> log-mel -> CMVN -> subsampled frames.
+"""The model's front end run block by block: samples -> log-mel -> (CMVN, subsampling) frames.
 
 Each stage keeps only the input its next output still needs, so memory does not grow
 with the stream, and the frames equal those of the whole signal computed at once:
@@ -10,14 +10,11 @@ with the stream, and the frames equal those of the whole signal computed at once
 
 from __future__ import annotations
 
-import contextlib
-import math
 from dataclasses import dataclass
-from typing import Callable, ContextManager
 
 import torch
 
-from asr.model import CTCModel
+from asr.inference.acoustic import AcousticModel, loudness_db
 
 
 @dataclass(frozen=True)
@@ -29,16 +26,15 @@ class FrontendOutput:
 class StreamingFrontend:
     """(N_i,) sample blocks -> :class:`FrontendOutput` per block; :meth:`flush` at the end."""
 
-    def __init__(self, model: CTCModel, model_context: Callable[[], ContextManager] = contextlib.nullcontext):
-        self.model = model
-        self.model_context = model_context  # entered around the subsampling call (e.g. autocast)
-        cfg = model.features.config
+    def __init__(self, acoustic: AcousticModel):
+        self.acoustic = acoustic
+        cfg = acoustic.feature_config
         self.n_fft, self.hop = cfg.n_fft, cfg.hop_length
-        self.rate = model.subsampling.subsampling_rate
-        self.min_samples = model.min_samples()
-        device = next(model.parameters()).device
+        self.rate = acoustic.subsampling_rate
+        self.min_samples = acoustic.min_samples()
+        device = acoustic.device
         self.samples = torch.zeros(0, device=device)  # samples from the next feature frame's start on
-        self.feats = torch.zeros(0, cfg.n_mels, device=device)  # normalized features from the next output's start
+        self.feats = torch.zeros(0, cfg.n_mels, device=device)  # log-mel features from the next output's start
         self.energy = torch.zeros(0, device=device)  # (frames,) dB, aligned with ``feats``
         self.total_samples = 0
         self.total_frames = 0  # subsampled frames produced
@@ -65,21 +61,15 @@ class StreamingFrontend:
         if n_frames > 0:
             used = (n_frames - 1) * self.hop + self.n_fft
             lengths = torch.tensor([used], device=self.samples.device)
-            logmel, _ = self.model.features(self.samples[None, :used], lengths)  # (1, n_frames, F)
+            logmel, _ = self.acoustic.log_mel(self.samples[None, :used], lengths)  # (1, n_frames, F)
             self.samples = self.samples[n_frames * self.hop :]
-            # total mel power per frame in dB (log-mel is natural log)
-            energy = torch.logsumexp(logmel[0], dim=-1) * (10 / math.log(10))  # (n_frames,)
-            self.feats = torch.cat([self.feats, self.model.cmvn(logmel[0])])
-            self.energy = torch.cat([self.energy, energy])
-        lengths = torch.tensor([self.feats.shape[0]], device=self.feats.device)
-        count = int(self.model.subsampling.output_lengths(lengths))
+            self.feats = torch.cat([self.feats, logmel[0]])
+            self.energy = torch.cat([self.energy, loudness_db(logmel[0])])  # (n_frames,) dB
+        lengths = torch.tensor([self.feats.shape[0]])
+        count = int(self.acoustic.output_lengths(lengths))
         if count == 0:
-            return FrontendOutput(
-                self.feats.new_zeros(0, self.model.head.in_features), self.feats.new_zeros(0, self.rate)
-            )
-        with self.model_context():
-            frames, _ = self.model.subsampling(self.feats[None], lengths)  # (1, count, D)
-        frames = frames.float()
+            return FrontendOutput(self.feats.new_zeros(0, self.acoustic.d_model), self.feats.new_zeros(0, self.rate))
+        frames, _ = self.acoustic.frames(self.feats[None], lengths)  # (1, count, D) float32
         energy = self.energy[: count * self.rate].view(count, self.rate)  # (count, rate)
         self.feats = self.feats[count * self.rate :]
         self.energy = self.energy[count * self.rate :]

@@ -1,13 +1,11 @@
-"""An exported ONNX model directory run through onnxruntime, behind the torch path's interface.
+"""An exported ONNX model directory run through onnxruntime.
 
     recognizer = load_model("exp/demo/onnx")          # a directory: this backend
     recognizer.transcribe("a.wav")
 
-:class:`OnnxCTCModel` offers what :class:`~asr.inference.Recognizer`, the streaming front end
-and the segmenter (:mod:`asr.inference.stream`) call on a :class:`~asr.model.CTCModel`
-(``features``, ``cmvn``, ``subsampling``, ``encoder.forward_chunk``, ``head``, ...), each
-backed by one graph of the directory, so front end, decoding, timestamps, segmentation and
-outputs are the torch path's own code. The directory (written by ``python -m asr.cli.export``):
+:class:`OnnxAcoustic` implements :class:`asr.inference.acoustic.AcousticModel` with the
+directory's graphs, so front end, decoding, timestamps, segmentation, the server's batching
+and outputs are the torch path's own code. The directory (written by ``python -m asr.cli.export``):
 
 - ``model.json``: the recipe, feature parameters, the graphs' inputs and outputs, the chunking;
 - ``model.onnx``: full context, (B, T, F) log-mel -> (B, T', V) log-probs (padded batches);
@@ -19,7 +17,9 @@ outputs are the torch path's own code. The directory (written by ``python -m asr
 - ``tokenizer.model``: sentencepiece.
 
 Log-mel features are computed by torch (:class:`asr.model.features.LogMel`), so torch stays a
-dependency of this backend (see ``pyproject.toml``'s ``onnx`` extra).
+dependency of this backend (see ``pyproject.toml``'s ``onnx`` extra; :mod:`asr.runtime` runs
+without it). Pictures get the log-mel and log-probs of an ONNX transcription but no attention
+maps: the attention is inside the graphs.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import json
 import logging
 import tempfile
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -36,7 +36,6 @@ from torch import nn
 
 from asr.config import recipe_from_dict
 from asr.inference.checkpoint import CheckpointError
-from asr.inference.recognizer import Recognizer
 from asr.model.features import LogMel
 from asr.model.subsampling import subsampling_class
 from asr.text.tokenizer import Tokenizer
@@ -48,6 +47,7 @@ TOKENIZER = "tokenizer.model"
 FULL, SUBSAMPLING, CHUNK = "model.onnx", "subsampling.onnx", "chunk.onnx"
 INT8 = {FULL: "model.int8.onnx", CHUNK: "chunk.int8.onnx"}  # the subsampling is never quantized
 PRECISIONS = ("32", "int8")
+ENCODER_KEYS = ("n_layers", "n_heads", "d_model", "conv_left")  # model.json's "encoder": the cache's shapes
 
 
 def int8_name(name: str) -> str:
@@ -58,7 +58,7 @@ def quantize_int8(src: Path, dst: Path) -> Path:
     """onnxruntime's dynamic int8 quantization of the weight matrix products of ``src``
     (``nn.Linear`` layers: MatMul with a constant weight) outside the subsampling -> ``dst``.
 
-    As in torch's int8 path (:func:`asr.inference.recognizer.quantize_int8`), activations
+    As in torch's int8 path (:func:`asr.inference.torch_backend.quantize_int8`), activations
     are scaled per call, products of two activations (attention) stay float32, and the
     subsampling is not quantized.
     """
@@ -116,131 +116,96 @@ class OnnxCache(NamedTuple):
     conv: np.ndarray | None  # (N, B, K - 1, D); None without convolution modules
 
 
-class OnnxSubsampling:
-    """The model's subsampling for the streaming front end: (B, T, F) log-mel (CMVN inside
-    the graph), (B,) -> (B, T', D) frames, (B,) lengths; constants from its torch class."""
+class OnnxAcoustic:
+    """:class:`asr.inference.acoustic.AcousticModel` on an exported directory's graphs: log-mel
+    by torch (:class:`LogMel`, on the CPU), CMVN and the subsampling by ``subsampling.onnx``,
+    padded full-context batches by ``model.onnx``, chunks and segments by ``chunk.onnx``."""
 
-    def __init__(self, graph: OnnxGraph, kind: str):
-        self.graph = graph
-        cls = subsampling_class(kind)
-        self.subsampling_rate, self.min_frames = cls.subsampling_rate, cls.min_frames
-        self.output_lengths = cls.output_lengths
+    backend = "onnx"
+    device = torch.device("cpu")  # onnxruntime takes and gives numpy arrays
+    attention_blocks = ()  # the attention is inside the graphs: nothing to hook for pictures
 
-    def __call__(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        (frames,) = self.graph.run(features=feats.float().numpy())
+    def __init__(self, recipe, encoder: dict, graphs: dict[str, OnnxGraph], precision: str = "32"):
+        self.precision = precision  # "int8": the int8 graphs
+        self.feature_config = recipe.features
+        self.mel = LogMel(recipe.features)
+        self.full, self.subsampling, self.chunk = graphs[FULL], graphs[SUBSAMPLING], graphs[CHUNK]
+        sub = subsampling_class(recipe.model.subsampling)
+        self.subsampling_rate, self.min_frames = sub.subsampling_rate, sub.min_frames
+        self.output_lengths = sub.output_lengths  # (B,) feature frames -> (B,) output frames
+        cfg = recipe.features
+        self.frame_shift = self.subsampling_rate * cfg.hop_length / cfg.sample_rate  # seconds per output frame
+        self.n_layers, self.n_heads, self.d_model, self.conv_left = (encoder[k] for k in ENCODER_KEYS)
+        self.has_conv = "conv" in self.chunk.inputs
+
+    def min_samples(self) -> int:
+        cfg = self.feature_config
+        return cfg.n_fft + (self.min_frames - 1) * cfg.hop_length
+
+    def log_mel(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.inference_mode():
+            return self.mel(waves.cpu(), lengths.cpu())  # (B, T, F), (B,)
+
+    def frames(self, log_mel: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        (frames,) = self.subsampling.run(features=log_mel.float().numpy())  # (B, T', D), CMVN inside
         return torch.from_numpy(frames), self.output_lengths(lengths)
 
+    def log_probs(
+        self, log_mel: torch.Tensor, lengths: torch.Tensor, chunk_frames: int = 0, left_chunks: int = -1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not chunk_frames:
+            log_probs, out_lens = self.full.run(features=log_mel.float().numpy(), feature_lengths=lengths.numpy())
+            return torch.from_numpy(log_probs), torch.from_numpy(out_lens)
+        # chunked attention: each utterance as a stream (model.onnx has no chunk mask), equal to the mask
+        keep = left_chunks * chunk_frames if left_chunks >= 0 else -1
+        rows = []
+        for b, n in enumerate(lengths.tolist()):
+            frames, _ = self.frames(log_mel[b : b + 1, :n], lengths[b : b + 1])  # (1, T'_b, D)
+            cache, out = None, []
+            for start in range(0, frames.shape[1], chunk_frames):
+                chunk = frames[:, start : start + chunk_frames]  # (1, C, D)
+                log_probs, (cache,) = self.chunk_log_probs(chunk, [start], [cache], keep)
+                out.append(log_probs[0])
+            rows.append(torch.cat(out))  # (T'_b, V)
+        return nn.utils.rnn.pad_sequence(rows, batch_first=True), self.output_lengths(lengths)
 
-class OnnxEncoder:
-    """The encoder and head of :mod:`asr.inference.stream`'s calls, as the chunk graph: its
-    outputs are already log-probs (the head is then the identity)."""
+    def segment_log_probs(self, frames: torch.Tensor) -> torch.Tensor:
+        """As one chunk with nothing cached: full attention over the segment."""
+        return self.chunk_log_probs(frames, [0], [None], -1)[0][0]
 
-    layers = ()  # no torch attention blocks: asr.inference.trace records no attention
+    def chunk_log_probs(
+        self, frames: torch.Tensor, offsets: Sequence[int], caches: Sequence[OnnxCache | None], keep: int
+    ) -> tuple[torch.Tensor, list[OnnxCache]]:
+        """Streams with as many cached frames run in one call (the graph has no per-row cache length)."""
+        groups: dict[int, list[int]] = {}
+        for b, cache in enumerate(caches):
+            groups.setdefault(-1 if cache is None else cache.keys.shape[3], []).append(b)
+        out: list[torch.Tensor | None] = [None] * len(caches)
+        new: list[OnnxCache | None] = [None] * len(caches)
+        for rows in groups.values():
+            picked = [offsets[b] for b in rows], [caches[b] for b in rows]
+            log_probs, cache = self._run_chunk(frames[rows], *picked, keep)
+            for i, b in enumerate(rows):
+                out[b], new[b] = log_probs[i], OnnxCache(*(None if a is None else a[:, i : i + 1] for a in cache))
+        return torch.stack(out), new
 
-    def __init__(self, graph: OnnxGraph, n_layers: int, n_heads: int, d_model: int, conv_left: int):
-        self.graph = graph
-        self.n_layers, self.n_heads, self.d_model, self.conv_left = n_layers, n_heads, d_model, conv_left
-        self.has_conv = "conv" in graph.inputs
-
-    def empty_cache(self, batch: int) -> OnnxCache:
-        """The first chunk's: no frames in view, a zero convolution state."""
-        keys = np.zeros((self.n_layers, batch, self.n_heads, 0, self.d_model // self.n_heads), np.float32)
-        conv = np.zeros((self.n_layers, batch, self.conv_left, self.d_model), np.float32)
-        return OnnxCache(keys, keys, conv if self.has_conv else None)
-
-    def forward_chunk(
-        self, x: torch.Tensor, offset: int, cache: OnnxCache | None, keep: int = -1
-    ) -> tuple[torch.Tensor, OnnxCache]:
-        """:meth:`TransformerEncoder.forward_chunk` + head: (B, C, D) -> (B, C, V) log-probs."""
-        cache = cache if cache is not None else self.empty_cache(x.shape[0])
-        offsets = np.full(x.shape[0], offset, np.int64)
-        log_probs, keys, values, *conv = self.graph.run(
-            frames=x.float().numpy(), offset=offsets, keys=cache.keys, values=cache.values, conv=cache.conv
+    def _run_chunk(self, frames: torch.Tensor, offsets: list[int], caches: list, keep: int):
+        """(B, C, D) with B caches of equal length -> (B, C, V) log-probs, the batch's cache."""
+        B = frames.shape[0]
+        if caches[0] is None:  # a segment's start: no frames in view, a zero convolution state
+            keys = np.zeros((self.n_layers, B, self.n_heads, 0, self.d_model // self.n_heads), np.float32)
+            conv = np.zeros((self.n_layers, B, self.conv_left, self.d_model), np.float32) if self.has_conv else None
+            values = keys
+        else:
+            keys, values = (np.concatenate([getattr(c, f) for c in caches], axis=1) for f in ("keys", "values"))
+            conv = np.concatenate([c.conv for c in caches], axis=1) if self.has_conv else None
+        log_probs, keys, values, *conv = self.chunk.run(
+            frames=frames.float().numpy(), offset=np.array(offsets, np.int64), keys=keys, values=values, conv=conv
         )
         if keep >= 0:
             start = max(keys.shape[3] - keep, 0)
             keys, values = keys[:, :, :, start:], values[:, :, :, start:]  # (N, B, H, <=keep, Dh)
         return torch.from_numpy(log_probs), OnnxCache(keys, values, conv[0] if conv else None)
-
-    def __call__(self, x: torch.Tensor, lengths: torch.Tensor, chunk_frames: int = 0, left_chunks: int = -1):
-        """Full context over one unpadded segment (the streaming path's): (1, T', D) -> (1, T', V),
-        as one chunk with nothing cached."""
-        if chunk_frames or x.shape[0] != 1 or int(lengths[0]) != x.shape[1]:
-            raise ValueError("the ONNX encoder runs one unpadded segment at a time here")
-        return self.forward_chunk(x, 0, None)[0]
-
-
-class Passthrough(nn.Module):
-    """The CTC head's place: the graphs end in log-probs already. ``in_features`` is D."""
-
-    def __init__(self, in_features: int):
-        super().__init__()
-        self.in_features = in_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-
-class OnnxCTCModel(nn.Module):
-    """What the inference code calls on a :class:`CTCModel`, backed by onnxruntime sessions;
-    :meth:`full_context` is the padded-batch path (``model.onnx``)."""
-
-    def __init__(self, recipe, encoder: dict, full: OnnxGraph, subsampling: OnnxGraph, chunk: OnnxGraph):
-        super().__init__()
-        self.features = LogMel(recipe.features)
-        self.cmvn = nn.Identity()  # the statistics are inside the graphs
-        self.subsampling = OnnxSubsampling(subsampling, recipe.model.subsampling)
-        self.encoder = OnnxEncoder(chunk, **encoder)  # model.json's "encoder": n_layers, n_heads, d_model, conv_left
-        self.head = Passthrough(encoder["d_model"])
-        self.full = full
-        rate, cfg = self.subsampling.subsampling_rate, recipe.features
-        self.frame_shift = rate * cfg.hop_length / cfg.sample_rate  # seconds per output frame
-        # the streaming front end finds the device from the parameters: an empty one says "cpu"
-        self.anchor = nn.Parameter(torch.zeros(0), requires_grad=False)
-
-    def min_samples(self) -> int:
-        """Fewest samples that give one output frame (as :meth:`CTCModel.min_samples`)."""
-        cfg = self.features.config
-        return cfg.n_fft + (self.subsampling.min_frames - 1) * cfg.hop_length
-
-    def full_context(self, feats: torch.Tensor, feat_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T, F) log-mel, (B,) -> (B, T', V) log-probs, (B,) frame counts (``model.onnx``)."""
-        log_probs, lengths = self.full.run(features=feats.float().numpy(), feature_lengths=feat_lens.numpy())
-        return torch.from_numpy(log_probs), torch.from_numpy(lengths)
-
-    def chunked(self, feats: torch.Tensor, chunk_frames: int, left_chunks: int) -> torch.Tensor:
-        """(T, F) log-mel of one utterance -> (T', V) log-probs under chunked attention, chunk
-        by chunk through the streaming graphs (equal to the chunk attention mask on a batch)."""
-        frames, _ = self.subsampling(feats[None], torch.tensor([feats.shape[0]]))  # (1, T', D)
-        keep = left_chunks * chunk_frames if left_chunks >= 0 else -1
-        cache, out = None, []
-        for start in range(0, frames.shape[1], chunk_frames):
-            log_probs, cache = self.encoder.forward_chunk(frames[:, start : start + chunk_frames], start, cache, keep)
-            out.append(log_probs[0])
-        return torch.cat(out)
-
-
-class OnnxRecognizer(Recognizer):
-    """:class:`Recognizer` on an :class:`OnnxCTCModel`: everything but the padded-batch
-    model call is the torch path's code."""
-
-    def __init__(self, recipe, tokenizer: Tokenizer, model: OnnxCTCModel, precision: str = "32"):
-        super().__init__(recipe, tokenizer, model, "cpu", "32")  # log-mel on the CPU; no torch quantization
-        self.precision = precision
-
-    def _log_probs(self, waves, lengths, chunk: int, left_chunks: int):
-        """As :meth:`Recognizer._log_probs`: (B, N), (B,) -> (B, T', V), (B,), (B, T) dB."""
-        model = self.model
-        feats, feat_lens = model.features(waves, lengths)  # (B, T, F)
-        energy = torch.logsumexp(feats, dim=-1) * (10 / np.log(10))  # (B, T) total mel power, dB
-        if not chunk:
-            return (*model.full_context(feats, feat_lens), energy)
-        # chunked attention: each utterance as a stream (the full-context graph has no chunk mask)
-        out_lens = model.subsampling.output_lengths(feat_lens)
-        log_probs = torch.zeros(len(waves), int(out_lens.max()), self.tokenizer.vocab_size)
-        for b, n in enumerate(feat_lens.tolist()):
-            log_probs[b, : out_lens[b]] = model.chunked(feats[b, :n], chunk, left_chunks)
-        return log_probs, out_lens, energy
 
 
 def providers_for(device: str) -> list[str]:
@@ -273,17 +238,17 @@ def read_meta(folder: Path) -> dict:
     return meta
 
 
-def load_onnx(folder: str | Path, device: str = "cpu", precision: str = "32") -> OnnxRecognizer:
-    """An exported directory -> :class:`OnnxRecognizer`; :class:`CheckpointError` naming the
-    file that is missing or corrupt. ``precision`` "int8" uses the directory's int8 graphs,
-    or quantizes at load where the export wrote none."""
+def load_onnx(folder: str | Path, device: str = "cpu", precision: str = "32"):
+    """An exported directory -> (recipe, tokenizer, :class:`OnnxAcoustic`);
+    :class:`CheckpointError` naming the file that is missing or corrupt. ``precision`` "int8"
+    uses the directory's int8 graphs, or quantizes at load where the export wrote none."""
     if precision not in PRECISIONS:
         raise ValueError(f"ONNX models run at precision {' or '.join(PRECISIONS)}, not {precision!r}")
     folder = Path(folder)
     meta = read_meta(folder)
     try:
         recipe = recipe_from_dict(meta["recipe"], check_trainer=False)
-        encoder = {k: int(meta["encoder"][k]) for k in ("n_layers", "n_heads", "d_model", "conv_left")}
+        encoder = {k: int(meta["encoder"][k]) for k in ENCODER_KEYS}
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{folder / META}: incomplete description ({type(err).__name__}: {err})") from None
     token_path = folder / TOKENIZER
@@ -306,5 +271,4 @@ def load_onnx(folder: str | Path, device: str = "cpu", precision: str = "32") ->
                 if not path.is_file() and (folder / name).is_file():
                     path = quantize_int8(folder / name, Path(tmp) / int8_name(name))
             graphs[name] = OnnxGraph(path, providers, threads)
-    model = OnnxCTCModel(recipe, encoder, graphs[FULL], graphs[SUBSAMPLING], graphs[CHUNK])
-    return OnnxRecognizer(recipe, tokenizer, model, precision)
+    return recipe, tokenizer, OnnxAcoustic(recipe, encoder, graphs, precision)

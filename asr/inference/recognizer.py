@@ -10,28 +10,27 @@ length. :meth:`Recognizer.transcribe` runs the streaming generator
 decodes short files in padded batches (:meth:`Recognizer.transcribe_batch`) and, with full
 context, long ones as overlapping windows in padded batches (:mod:`asr.inference.windows`).
 
-``precision`` (:data:`PRECISIONS`): "32" runs the model in float32; "bf16" runs the
-subsampling, encoder and CTC head under bfloat16 autocast; "int8" quantizes the encoder's
-and head's ``nn.Linear`` layers dynamically to int8 once at load (CPU only; not the
-subsampling's, which streaming calls once per audio block: a scale per call would make
-the text depend on how the audio was cut). Log-mel features and log-probs are float32 at
-every precision. Dynamic int8 scales activations per call, so its results vary slightly
-with the chunk (``chunk_ms``) and with a padded batch's other utterances.
+The model is reached only through :class:`asr.inference.acoustic.AcousticModel`
+(:attr:`Recognizer.acoustic`): a torch :class:`~asr.model.CTCModel` at a ``precision``
+(:mod:`asr.inference.torch_backend`) or an exported ONNX directory
+(:mod:`asr.inference.onnx_backend`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import torch
 from torch.nn import functional as F
 
-from asr.decoding.alignment import Word
+from asr.inference.acoustic import AcousticModel, loudness_db
+from asr.inference.torch_backend import PRECISIONS, TorchAcoustic
+from asr.inference.results import FileResult, Transcript, collect, join_segments
+from asr.inference.trace import TRACE_SECONDS, Recorder
 from asr.audio.read import AudioError
 from asr.inference.checkpoint import load_parts
 from asr.config import RecipeConfig
@@ -44,9 +43,6 @@ from asr.inference.windows import BATCH_WINDOWS, OVERLAP_S, WordJoiner, overlap_
 from asr.audio.sources import FILE_BLOCK_SECONDS, audio_info, file_blocks
 from asr.text.tokenizer import Tokenizer
 
-if TYPE_CHECKING:
-    from asr.inference.trace import Trace
-
 __all__ = [
     "PRECISIONS",
     "FileResult",
@@ -57,111 +53,56 @@ __all__ = [
     "join_segments",
     "load_model",
 ]
-PRECISIONS = ("32", "bf16", "int8")  # float32, bfloat16 autocast, dynamic int8 Linear layers (CPU)
 GROUP_SECONDS = 300.0  # short files read ahead and decoded together (bounds memory: ~20 MB of samples)
 GROUP_FILES = 64
 READ_SECONDS = 5.0  # block size of reads that need no resampling (the same samples as any size, fewer calls)
 
 
-@dataclass(frozen=True)
-class Transcript:
-    text: str
-    duration: float  # seconds of audio
-    words: tuple[Word, ...] = ()  # timed words, in order
-    segments: tuple[Segment, ...] = ()  # the pieces long audio was cut into
-    # what the pictures need (first minute; Recognizer.transcribe only): asr.inference.trace
-    trace: Trace | None = field(default=None, repr=False, compare=False)
-
-    def show(self, **options):
-        """Waveform, words, log-mel and CTC posteriors in a window or notebook (needs matplotlib)."""
-        from asr.plot.transcript import show_transcript
-
-        return show_transcript(self, **options)
-
-    def save(self, path: str | Path, **options) -> Path:
-        """The same figure as a PNG file."""
-        from asr.plot.transcript import plot_transcript
-
-        return plot_transcript(self, path, **options)
-
-
-@dataclass(frozen=True)
-class FileResult:
-    path: Path
-    transcript: Transcript | None  # None when no audio could be read
-    error: str | None = None  # one line naming the file; ``transcript`` then holds the audio before the fault
-
-
-def join_segments(segments: Iterable[Segment], duration: float | None = None) -> Transcript:
-    """Finished segments -> one :class:`Transcript`; ``duration`` defaults to the last segment's end."""
-    segments = tuple(segments)
-    text = " ".join(s.text for s in segments if s.text)
-    words = tuple(w for s in segments for w in s.words)
-    if duration is None:
-        duration = segments[-1].end if segments else 0.0
-    return Transcript(text, duration, words, segments)
-
-
-def collect(events: Iterable[StreamEvent], duration: float | None = None) -> Transcript:
-    """The final events of a stream -> one :class:`Transcript` (partial events are skipped)."""
-    return join_segments((e.segment for e in events if e.final), duration)
-
-
-def quantize_int8(model: CTCModel) -> CTCModel:
-    """A copy of ``model`` whose encoder and head ``nn.Linear`` layers are dynamically
-    quantized to int8 (CPU). Not the front end's: streaming calls it once per audio block,
-    and a scale per call would make the text depend on how the audio was cut into blocks."""
-    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*deprecated")  # torch.ao.quantization's notices
-        return torch.ao.quantization.quantize_dynamic(
-            model, {"encoder", "head"}, dtype=torch.qint8, mapping={torch.nn.Linear: Int8Linear}
-        )
-
-
 class Recognizer:
+    """Audio in, :class:`Transcript` out. ``model``: a :class:`~asr.model.CTCModel` (run on
+    ``device`` at ``precision``, see :mod:`asr.inference.torch_backend`) or any other
+    :class:`~asr.inference.acoustic.AcousticModel` (an ONNX directory's: ``device`` and
+    ``precision`` were chosen when it was loaded)."""
+
     def __init__(
         self,
         recipe: RecipeConfig,
         tokenizer: Tokenizer,
-        model: CTCModel,
+        model: CTCModel | AcousticModel,
         device: str = "cpu",
         precision: str = "32",
         decoding: ModelDecoding | None = None,
     ):
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
         self.recipe = recipe
         self.tokenizer = tokenizer
-        self.device = torch.device(device)
-        if precision == "int8" and self.device.type != "cpu":
-            raise ValueError(f"precision int8 runs on the CPU only, not on {device}")
-        self.precision = precision
+        if isinstance(model, CTCModel):
+            self.acoustic: AcousticModel = TorchAcoustic(model, device, precision)
+            self.model = self.acoustic.model  # what runs (int8: a quantized copy), for forward hooks
+        else:
+            self.acoustic = self.model = model
+        self.device, self.precision = self.acoustic.device, self.acoustic.precision
         self.decoding = decoding  # the model's tuned decoding (its decoding.json); None: greedy by default
         self._beams: dict = {}  # (beam width, DecodingOptions) -> CTCBeamDecoder, built once each
-        self.model = model.to(self.device).eval()
-        if precision == "int8":
-            self.model = quantize_int8(self.model)  # a copy: ``model`` stays float32
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        """The context every subsampling, encoder and head call runs in: bf16 autocast for precision
-        "bf16", nothing otherwise."""
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
     @property
     def sample_rate(self) -> int:
         return self.recipe.features.sample_rate
 
+    @property
+    def frame_shift(self) -> float:
+        """Seconds per output frame (``chunk_ms`` must be a multiple of it)."""
+        return self.acoustic.frame_shift
+
     def stream(
         self, blocks: Iterable[torch.Tensor], options: TranscribeOptions = TranscribeOptions(), encode_chunk=None
     ) -> Iterator[StreamEvent]:
         """(N_i,) sample blocks at :attr:`sample_rate` -> partial and final events. ``encode_chunk``
-        replaces the chunk's encoder + head call (the server's cross-stream batcher)."""
-        beam = self.beam_search(options)
-        return transcribe_stream(self.model, self.tokenizer, blocks, options, self.autocast, beam, encode_chunk)
+        replaces the chunks' :meth:`~asr.inference.acoustic.AcousticModel.chunk_log_probs`
+        (the server's cross-stream batcher)."""
+        return self._stream(self.acoustic, blocks, options, encode_chunk)
+
+    def _stream(self, acoustic: AcousticModel, blocks, options: TranscribeOptions, encode_chunk=None):
+        return transcribe_stream(acoustic, self.tokenizer, blocks, options, self.beam_search(options), encode_chunk)
 
     def decoding_plan(self, options: TranscribeOptions) -> tuple[int, DecodingOptions | None]:
         """(beam width, what the search fuses; None = greedy) for ``options`` on this model:
@@ -180,6 +121,14 @@ class Recognizer:
             self._beams[key] = CTCBeamDecoder(self.tokenizer, *key)
         return self._beams[key]
 
+    def live_note(self, options: TranscribeOptions) -> str | None:
+        """One line for a person who streams (``options.chunk_ms``) with a model that was not
+        trained on attention chunks (``model.chunk_train_prob`` 0), else None."""
+        if not options.chunk_ms or self.recipe.model.chunk_train_prob > 0:
+            return None
+        finals = "final results come from a full-context second pass" if options.rescore else "so are final results"
+        return f"note: this model was not trained on attention chunks: partial results are rough; {finals}"
+
     def stream_file(self, path: str | Path, options: TranscribeOptions = TranscribeOptions()) -> Iterator[StreamEvent]:
         """Read ``path`` block by block -> events; :class:`asr.audio.AudioError` on bad input
         (raised after the events of the audio before the fault)."""
@@ -191,24 +140,26 @@ class Recognizer:
         options: TranscribeOptions = TranscribeOptions(),
         trace: bool = True,
         decoding: DecodingOptions | None = None,
+        trace_seconds: float = TRACE_SECONDS,
     ) -> Transcript:
         """A file (any length, read in blocks) or an (N,) waveform -> :class:`Transcript`.
 
         With ``trace`` the transcript keeps what its pictures need (``result.show()``,
-        ``result.save(png)``; the first minute, from this same forward pass). ``decoding``
+        ``result.save(png)``; the first ``trace_seconds``, from this same forward pass). ``decoding``
         (LM, lexicon, hotwords) replaces ``options.decoding``; see
         :func:`asr.inference.options.resolve_decoding` for what it adds to the model's own."""
-        from asr.inference.trace import Recorder  # imports no matplotlib
-
         if decoding is not None:
             options = replace(options, decoding=decoding)
 
-        with Recorder(self.model) if trace else contextlib.nullcontext() as recorder:
-            if isinstance(audio, torch.Tensor):
-                result = collect(self.stream([audio], options), audio.numel() / self.sample_rate)
-            else:
-                info = audio_info(audio)
-                result = collect(self.stream_file(audio, options), info.frames / info.samplerate)
+        recorder = Recorder(self.acoustic, trace_seconds) if trace else None
+        acoustic = recorder.acoustic if trace else self.acoustic  # what the model computes, seen on its way
+        if isinstance(audio, torch.Tensor):
+            blocks, duration = [audio], audio.numel() / self.sample_rate
+        else:
+            info = audio_info(audio)
+            blocks, duration = file_blocks(audio, self.sample_rate), info.frames / info.samplerate
+        with recorder if trace else contextlib.nullcontext():
+            result = collect(self._stream(acoustic, blocks, options), duration)
         return replace(result, trace=recorder.trace(self.tokenizer)) if trace else result
 
     @torch.inference_mode()
@@ -254,10 +205,10 @@ class Recognizer:
     def _posteriors(self, waves: list[torch.Tensor], options: TranscribeOptions, max_batch_seconds: float):
         """-> (index, (T', V) log-probs, (rate T',) feature-frame loudness) per waveform, in
         padded batches of similar length."""
-        shortest = self.model.min_samples()
+        shortest = self.acoustic.min_samples()
         waves = [w if w.numel() >= shortest else F.pad(w, (0, shortest - w.numel())) for w in waves]
         order = sorted(range(len(waves)), key=lambda i: waves[i].numel())
-        chunk = options.chunk_frames(self.model.frame_shift)
+        chunk = options.chunk_frames(self.frame_shift)
         if options.rescore:
             chunk = 0  # two passes: a final result is the full-context one
         start = 0
@@ -270,25 +221,18 @@ class Recognizer:
                 end += 1
             group = order[start:end]
             padded, lengths = pad_1d([waves[i] for i in group], torch.float32)
-            log_probs, out_lens, energy = self._log_probs(
-                padded.to(self.device), lengths.to(self.device), chunk, options.left_chunks
-            )
+            log_probs, out_lens, energy = self._log_probs(padded, lengths, chunk, options.left_chunks)
+            rate = self.acoustic.subsampling_rate  # feature frames per output frame
             for i, lp, n, db in zip(group, log_probs, out_lens.tolist(), energy):
-                rate = self.model.subsampling.subsampling_rate  # feature frames per output frame
                 yield i, lp[:n], db[: rate * n]
             start = end
 
     def _log_probs(self, waves, lengths, chunk: int, left_chunks: int):
         """(B, N), (B,) -> (B, T', V) log-probs, (B,) frame counts, (B, T) feature-frame
         loudness in dB, all on the CPU."""
-        model = self.model
-        feats, feat_lens = model.features(waves, lengths)  # (B, T, F)
-        energy = torch.logsumexp(feats, dim=-1) * (10 / math.log(10))  # (B, T) total mel power, dB
-        with self.autocast():
-            x, lens = model.subsampling(model.cmvn(feats), feat_lens)  # (B, T', D)
-            x = model.encoder(x, lens, chunk_frames=chunk, left_chunks=left_chunks)
-            logits = model.head(x)
-        return logits.float().log_softmax(dim=-1).cpu(), lens.cpu(), energy.cpu()
+        feats, feat_lens = self.acoustic.log_mel(waves, lengths)  # (B, T, F)
+        log_probs, lens = self.acoustic.log_probs(feats, feat_lens, chunk, left_chunks)
+        return log_probs, lens.cpu(), loudness_db(feats).cpu()
 
     def _decode_one(
         self, log_probs: torch.Tensor, energy: torch.Tensor, duration: float, options, offset: float = 0.0
@@ -300,8 +244,8 @@ class Recognizer:
             tokens = beam.decode(log_probs)
         else:
             tokens = greedy_decode(log_probs[None], torch.tensor([log_probs.shape[0]]))[0]
-        frame_shift = self.model.frame_shift
-        words = words_of(self.model, self.tokenizer, log_probs, tokens, energy, options, offset)
+        frame_shift = self.frame_shift
+        words = words_of(self.acoustic, self.tokenizer, log_probs, tokens, energy, options, offset)
         text = self.tokenizer.decode(tokens)
         segment = Segment(round(offset, 3), round(offset + log_probs.shape[0] * frame_shift, 3), text, words)
         return Transcript(text, duration, words, (segment,))
@@ -372,7 +316,7 @@ class Recognizer:
 
     def _window_one(self, path: Path, options: TranscribeOptions, duration: float, max_batch_seconds: float):
         """A long file as overlapping full-context windows in padded batches -> :class:`FileResult`."""
-        rate, shift = self.sample_rate, self.model.frame_shift
+        rate, shift = self.sample_rate, self.frame_shift
         plan = plan_windows(
             math.ceil(duration * rate), int(options.max_segment_s * rate), int(OVERLAP_S * rate), round(shift * rate)
         )
@@ -412,10 +356,9 @@ def load_model(path: str | Path, device: str = "cpu", precision: str = "32") -> 
     ``precision`` is one of :data:`PRECISIONS` (see the module docstring). A directory is
     an exported ONNX model, run by onnxruntime (:mod:`asr.inference.onnx_backend`)."""
     if Path(path).is_dir():
-        from asr.inference.onnx_backend import load_onnx
+        from asr.inference.onnx_backend import load_onnx  # numpy and onnxruntime: only this path needs them
 
-        recognizer = load_onnx(path, device, precision)
-        recognizer.decoding = decoding_defaults(path)
-        return recognizer
-    recipe, tokenizer, model = load_parts(path)
+        recipe, tokenizer, model = load_onnx(path, device, precision)
+    else:
+        recipe, tokenizer, model = load_parts(path)
     return Recognizer(recipe, tokenizer, model, device, precision, decoding_defaults(path))

@@ -1,6 +1,6 @@
 """Transcription as a generator: audio blocks in, partial and final results out.
 
-    for event in transcribe_stream(model, tokenizer, blocks, TranscribeOptions(chunk_ms=640)):
+    for event in transcribe_stream(recognizer.acoustic, tokenizer, blocks, TranscribeOptions(chunk_ms=640)):
         print("final" if event.final else "partial", event.segment.text)
 
 Blocks pass through the streaming front end (:mod:`asr.inference.frontend`); the frames
@@ -13,26 +13,22 @@ so live finals match offline ones). With ``chunk_ms = 0`` a segment is encoded w
 attention once it ends. A finished segment is aligned (:mod:`asr.decoding.alignment`) to
 give word timings.
 
-``model_context`` (e.g. ``lambda: torch.autocast("cpu", dtype=torch.bfloat16)``) is
-entered around each call of the subsampling, encoder and head only, never across a
-``yield``: the caller's code between events does not run under it.
-
-``encode_chunk`` (a :data:`ChunkEncoder`) replaces the chunk's encoder + head call, e.g. by one
-that runs it in a batch with other streams' chunks (:mod:`asr.serving.batching`).
+The model is reached through :class:`asr.inference.acoustic.AcousticModel` only, so a torch
+model and an exported ONNX one stream alike. ``encode_chunk`` (a :data:`ChunkEncoder`)
+replaces the model's :meth:`~asr.inference.acoustic.AcousticModel.chunk_log_probs`, e.g. by
+one that runs the chunk in a batch with other streams' chunks (:mod:`asr.serving.batching`).
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import torch
 
 from asr.decoding.alignment import Word, align_tokens, group_words, snap_to_pauses
 from asr.audio.read import AudioError
-from asr.model import CTCModel
-from asr.model.encoder import LayerCache
+from asr.inference.acoustic import AcousticModel, Cache
 from asr.decoding.streaming import GreedyStream, StreamDecoder
 from asr.inference.frontend import FrontendOutput, StreamingFrontend
 from asr.inference.options import TranscribeOptions
@@ -42,10 +38,10 @@ if TYPE_CHECKING:
     from asr.decoding.ctc_beam import CTCBeamDecoder  # flashlight-text, imported only for the beam path
 
 
-# (1, C, D) frames of one stream, the position of the first, the stream's encoder cache (None
-# at a segment's start), frames of it to keep -> (1, C, V) logits and the new cache; as
-# ``encoder.forward_chunk`` followed by ``head``
-ChunkEncoder = Callable[[torch.Tensor, int, "list[LayerCache] | None", int], tuple[torch.Tensor, "list[LayerCache]"]]
+# (1, C, D) frames of one stream, [the position of the first], [the stream's cache (None at a
+# segment's start)], cached frames to keep -> (1, C, V) log-probs and [the new cache]; as
+# AcousticModel.chunk_log_probs with a batch of one
+ChunkEncoder = Callable[[torch.Tensor, Sequence[int], Sequence["Cache | None"], int], tuple[torch.Tensor, list]]
 
 
 @dataclass(frozen=True)
@@ -69,18 +65,16 @@ class _Segmenter:
 
     def __init__(
         self,
-        model: CTCModel,
+        acoustic: AcousticModel,
         tokenizer: Tokenizer,
         options: TranscribeOptions,
-        model_context: Callable[[], ContextManager] = contextlib.nullcontext,
         beam: CTCBeamDecoder | None = None,
         encode_chunk: ChunkEncoder | None = None,
     ):
-        self.model, self.tokenizer, self.options = model, tokenizer, options
-        self.encode_chunk = encode_chunk or self._encode_alone
+        self.acoustic, self.tokenizer, self.options = acoustic, tokenizer, options
+        self.encode_chunk = encode_chunk or acoustic.chunk_log_probs
         self.beam = beam  # the beam search each segment starts afresh (None: greedy)
-        self.model_context = model_context  # entered around each encoder + head call
-        self.frame_shift = model.frame_shift
+        self.frame_shift = acoustic.frame_shift
         self.chunk = options.chunk_frames(self.frame_shift)
         self.rescore = bool(self.chunk) and options.rescore
         self.keep = options.left_chunks * self.chunk if options.left_chunks >= 0 else -1
@@ -179,31 +173,17 @@ class _Segmenter:
     def _encode_chunk(self, n: int) -> Iterator[StreamEvent]:
         offset = self.encoded
         x, _ = self._take(n)
-        logits, self.cache = self.encode_chunk(x, offset, self.cache, self.keep)
-        log_probs = logits[0].float().log_softmax(dim=-1).cpu()  # (C, V)
+        log_probs, (self.cache,) = self.encode_chunk(x, [offset], [self.cache], self.keep)
+        log_probs = log_probs[0]  # (C, V)
         self.log_probs.append(log_probs)
         self.decoder.step(log_probs)
         yield StreamEvent(False, self._segment(self.tokenizer.decode(self.decoder.best()), ()))
 
-    def _encode_alone(self, x: torch.Tensor, offset: int, cache, keep: int) -> tuple[torch.Tensor, list[LayerCache]]:
-        """The default :data:`ChunkEncoder`: this stream's chunk on its own."""
-        with self.model_context():
-            y, cache = self.model.encoder.forward_chunk(x, offset, cache, keep)
-            return self.model.head(y), cache
-
     # full context within a segment ------------------------------------------------------
-
-    @torch.inference_mode()
-    def _full_context(self, x: torch.Tensor) -> torch.Tensor:
-        """(1, T', D) frames of one segment -> (T', V) log-probs with full attention."""
-        lengths = torch.tensor([x.shape[1]], device=x.device)
-        with self.model_context():
-            logits = self.model.head(self.model.encoder(x, lengths, chunk_frames=0))
-        return logits[0].float().log_softmax(dim=-1).cpu()
 
     def _encode_segment(self, n: int) -> None:
         x, _ = self._take(n)
-        log_probs = self._full_context(x)  # (T', V)
+        log_probs = self.acoustic.segment_log_probs(x)  # (T', V)
         self.log_probs.append(log_probs)
         self.decoder.step(log_probs)
 
@@ -215,14 +195,14 @@ class _Segmenter:
 
     def _finalize(self) -> StreamEvent:
         if self.rescore:  # second pass: the whole segment with full context, decoded afresh
-            log_probs = self._full_context(torch.cat(self.frames)[None])  # (T', V)
+            log_probs = self.acoustic.segment_log_probs(torch.cat(self.frames)[None])  # (T', V)
             decoder = self._new_decoder()
             decoder.step(log_probs)
             tokens = decoder.finish()
         else:
             tokens = self.decoder.finish()
             log_probs = torch.cat(self.log_probs)  # (T', V) of the whole segment
-        words = words_of(self.model, self.tokenizer, log_probs, tokens, torch.cat(self.energy), self.options,
+        words = words_of(self.acoustic, self.tokenizer, log_probs, tokens, torch.cat(self.energy), self.options,
                          self.start * self.frame_shift)  # fmt: skip
         event = StreamEvent(True, self._segment(self.tokenizer.decode(tokens), words))
         self.start += self.encoded
@@ -230,41 +210,39 @@ class _Segmenter:
         return event
 
 
-def words_of(model, tokenizer: Tokenizer, log_probs: torch.Tensor, tokens: list[int], energy: torch.Tensor,
-             options: TranscribeOptions, offset: float = 0.0) -> tuple[Word, ...]:  # fmt: skip
+def words_of(acoustic: AcousticModel, tokenizer: Tokenizer, log_probs: torch.Tensor, tokens: list[int],
+             energy: torch.Tensor, options: TranscribeOptions, offset: float = 0.0) -> tuple[Word, ...]:  # fmt: skip
     """The one way from posteriors to timed words: (T', V) log-probs, the decoded token ids,
     (T', rate) or (rate T',) feature-frame loudness in dB -> words, ``offset`` seconds on,
     their edges snapped onto the pauses around them when ``options.snap_words``."""
-    words = group_words(tokenizer, align_tokens(log_probs, tokens), model.frame_shift, offset)
+    words = group_words(tokenizer, align_tokens(log_probs, tokens), acoustic.frame_shift, offset)
     if options.snap_words:
-        cfg = model.features.config
+        cfg = acoustic.feature_config
         hop, window = cfg.hop_length / cfg.sample_rate, cfg.n_fft / cfg.sample_rate
         words = snap_to_pauses(words, energy.reshape(-1), hop, window, offset, options.silence_db)
     return tuple(words)
 
 
 def transcribe_stream(
-    model: CTCModel,
+    acoustic: AcousticModel,
     tokenizer: Tokenizer,
     blocks: Iterable[torch.Tensor],
     options: TranscribeOptions,
-    model_context: Callable[[], ContextManager] = contextlib.nullcontext,
     beam: CTCBeamDecoder | None = None,
     encode_chunk: ChunkEncoder | None = None,
 ) -> Iterator[StreamEvent]:
     """(N_i,) sample blocks at the model's rate -> partial and final :class:`StreamEvent`s.
 
-    ``model_context()`` is entered around each subsampling, encoder and head call (e.g. autocast).
     ``beam`` is the beam search to decode with (with its LM and hotwords; built by
     :meth:`asr.inference.Recognizer.beam_search`), None for greedy.
-    ``encode_chunk`` runs each chunk's encoder + head (None: this stream's alone).
+    ``encode_chunk`` runs each chunk through the model (None: this stream's alone).
 
     Memory is bounded by the longest segment, whatever the length of the stream. When
     ``blocks`` raises :class:`AudioError` part-way, the audio before it is transcribed and
     its final events yielded, then the error is raised again.
     """
-    frontend = StreamingFrontend(model, model_context)
-    segmenter = _Segmenter(model, tokenizer, options, model_context, beam, encode_chunk)
+    frontend = StreamingFrontend(acoustic)
+    segmenter = _Segmenter(acoustic, tokenizer, options, beam, encode_chunk)
     error = None
     try:
         for block in blocks:

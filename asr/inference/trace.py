@@ -1,26 +1,29 @@
 """What one transcription computed, kept for pictures: the waveform the model heard, its
 log-mel features, the CTC log-probs and every attention layer's input.
 
-    with Recorder(recognizer.model) as recorder:
-        result = recognizer.transcribe("a.wav")
-    trace = recorder.trace(recognizer.tokenizer)
+    result = recognizer.transcribe("a.wav")          # trace=True: result.trace
+    result, trace = record(recognizer, "a.wav")      # the same, as a pair
 
-Forward hooks on the model record during that one transcription: the file is not read
-again and the model does not run again. Attention weights are derived from the recorded
-inputs only when a picture asks for them (:mod:`asr.plot.attention`). Only the first
-``max_seconds`` are kept, so memory stays bounded on long audio. Nothing here needs
-matplotlib.
+:class:`Recorder` sees what passes through the model's
+:class:`~asr.inference.acoustic.AcousticModel` during that one transcription (the file is
+not read again and the model does not run again), with any backend. Attention inputs are
+kept by forward hooks on the model's ``attention_blocks`` (torch; an ONNX model has none to
+hook, so its trace has no attention); weights are derived from them only when a picture
+asks (:mod:`asr.plot.attention`). Only the first ``max_seconds`` are kept, so memory stays
+bounded on long audio. Nothing here needs matplotlib.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch.utils.hooks import RemovableHandle
 
-from asr.model import CTCModel
-from asr.model.encoder import SelfAttention, TransformerEncoder
+from asr.inference.acoustic import AcousticModel, Cache
+from asr.inference.options import TranscribeOptions
+from asr.model.encoder import SelfAttention
 from asr.text.tokenizer import Tokenizer
 
 @dataclass(frozen=True)
@@ -32,15 +35,15 @@ class AttentionCall:
 
 
 class AttentionCapture:
-    """Forward hooks on every attention block of ``encoder`` while inside ``with``.
+    """Forward hooks on every attention block of ``blocks`` (in layer order) while inside ``with``.
 
     ``calls[l][i]`` is layer ``l``'s :class:`AttentionCall` in the ``i``-th encoder pass
     (one per segment when transcribing). Passes starting after ``max_frames`` frames have
     been kept are skipped, so memory stays bounded on long audio.
     """
 
-    def __init__(self, encoder: TransformerEncoder, max_frames: int | None = None):
-        self.modules = [layer.attn for layer in encoder.layers]
+    def __init__(self, blocks: Sequence[SelfAttention], max_frames: int | None = None):
+        self.modules = list(blocks)
         self.max_frames = max_frames
         self.calls: list[list[AttentionCall]] = [[] for _ in self.modules]
         self._handles: list[RemovableHandle] = []
@@ -90,11 +93,11 @@ class Trace:
     logmel: torch.Tensor  # (T, F) log-mel features before normalization, ``hop`` apart
     hop: float  # seconds between log-mel frames (frame t reads [t * hop, t * hop + window))
     window: float  # seconds each log-mel frame reads
-    log_probs: torch.Tensor  # (T', V) CTC log-probs, exactly those the decoder saw
+    log_probs: torch.Tensor  # (T', V) CTC log-probs, exactly those the final results were decoded from
     frame_shift: float  # seconds per encoder frame (frame t' starts at t' * frame_shift)
     tokenizer: Tokenizer
-    model: CTCModel  # its attention blocks turn ``attention`` into weights
-    attention: tuple[tuple[AttentionCall, ...], ...]  # [layer][segment]; empty in chunked streaming
+    blocks: tuple[SelfAttention, ...]  # each layer's attention block: turns ``attention`` into weights
+    attention: tuple[tuple[AttentionCall, ...], ...]  # [layer][segment]; empty without full-context passes
 
     @property
     def seconds(self) -> float:
@@ -103,49 +106,45 @@ class Trace:
 
 
 class Recorder:
-    """Forward hooks on ``model`` while inside ``with``; :meth:`trace` -> what they saw.
+    """What passes through ``acoustic`` while inside ``with``; :meth:`trace` -> what it saw.
 
-    Records utterances one at a time (:meth:`asr.inference.Recognizer.transcribe`, whose
-    streaming front end calls the model with a batch of one); a padded batch of several
-    utterances cannot be told apart and makes :meth:`trace` fail.
+    Transcribe through :attr:`acoustic` (an :class:`AcousticModel` that hands every call on
+    and keeps a copy of its first minute), one utterance at a time as
+    :meth:`asr.inference.Recognizer.transcribe` does: a padded batch of several utterances
+    cannot be told apart and makes :meth:`trace` fail. The log-probs kept are those of the
+    full-context passes when there were any (a segment's final pass), else the chunks'.
     """
 
-    def __init__(self, model: CTCModel, max_seconds: float = TRACE_SECONDS, attention: bool = True):
-        self.model = model
-        cfg = model.features.config
+    def __init__(self, acoustic: AcousticModel, max_seconds: float = TRACE_SECONDS, attention: bool = True):
+        self.model = acoustic
+        self.acoustic = _Recording(acoustic, self)
+        cfg = acoustic.feature_config
         self.sample_rate, self.hop_samples = cfg.sample_rate, cfg.hop_length
         self.window = cfg.n_fft / cfg.sample_rate
         self.max_samples = round(max_seconds * cfg.sample_rate)
         self.max_feats = round(max_seconds * cfg.sample_rate / cfg.hop_length)
-        self.max_frames = round(max_seconds / model.frame_shift)
-        self.capture = AttentionCapture(model.encoder, self.max_frames) if attention else None
+        self.max_frames = round(max_seconds / acoustic.frame_shift)
+        blocks = acoustic.attention_blocks
+        self.capture = AttentionCapture(blocks, self.max_frames) if attention and blocks else None
         self.waves: list[torch.Tensor] = []  # (n_i * hop,) new samples of each front-end call
         self.tail = torch.zeros(0)  # samples the last call's frames read beyond those
         self.feats: list[torch.Tensor] = []  # (n_i, F)
-        self.log_probs: list[torch.Tensor] = []  # (C_i, V)
+        self.full: list[torch.Tensor] = []  # (T'_i, V) of each full-context pass
+        self.chunks: list[torch.Tensor] = []  # (C_i, V) of each chunk
         self.batch = 1  # largest batch seen
-        self._handles: list[RemovableHandle] = []
 
     def __enter__(self) -> "Recorder":
-        self._handles = [
-            self.model.features.register_forward_hook(self._on_features),
-            self.model.head.register_forward_hook(self._on_head),
-        ]
         if self.capture is not None:
             self.capture.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
         if self.capture is not None:
             self.capture.__exit__(*exc)
 
-    def _on_features(self, module, args: tuple, output: tuple[torch.Tensor, torch.Tensor]) -> None:
-        """LogMel: (B, N) samples -> (B, n, F). The streaming front end passes each sample
+    def on_log_mel(self, waves: torch.Tensor, feats: torch.Tensor) -> None:
+        """(B, N) samples -> (B, n, F) log-mel. The streaming front end passes each sample
         once at the start of a call; calls overlap by ``n_fft - hop`` samples."""
-        waves, feats = args[0], output[0]
         self.batch = max(self.batch, feats.shape[0])
         kept = sum(f.shape[0] for f in self.feats)
         if feats.shape[0] != 1 or kept >= self.max_feats:
@@ -156,19 +155,20 @@ class Recorder:
         self.tail = waves[0, n * self.hop_samples : (n - 1) * self.hop_samples + round(self.window * self.sample_rate)]
         self.tail = self.tail.detach().float().cpu()
 
-    def _on_head(self, module, args: tuple, output: torch.Tensor) -> None:
-        """CTC head: (B, C, D) -> (B, C, V) logits, turned into log-probs as the decoders do."""
-        self.batch = max(self.batch, output.shape[0])
-        if output.shape[0] != 1 or sum(p.shape[0] for p in self.log_probs) >= self.max_frames:
-            return
-        self.log_probs.append(output[0].detach().float().log_softmax(dim=-1).cpu())
+    def on_log_probs(self, log_probs: torch.Tensor, full: bool) -> None:
+        """(B, T', V) log-probs of a full-context pass (``full``) or of a chunk."""
+        self.batch = max(self.batch, log_probs.shape[0])
+        kept = self.full if full else self.chunks
+        if log_probs.shape[0] == 1 and sum(p.shape[0] for p in kept) < self.max_frames:
+            kept.append(log_probs[0])
 
     def trace(self, tokenizer: Tokenizer) -> Trace:
         """-> the :class:`Trace` of the utterance transcribed inside ``with``."""
         if self.batch > 1:
             raise ValueError(f"recorded a batch of {self.batch} utterances: trace one utterance at a time")
-        if not self.log_probs:
-            raise ValueError("nothing was recorded: transcribe inside 'with Recorder(model)'")
+        log_probs = self.full or self.chunks
+        if not log_probs:
+            raise ValueError("nothing was recorded: transcribe through 'Recorder(acoustic).acoustic'")
         wave = torch.cat([*self.waves, self.tail])[: self.max_samples]
         calls = tuple(tuple(c) for c in self.capture.calls) if self.capture is not None else ()
         return Trace(
@@ -177,22 +177,50 @@ class Recorder:
             logmel=torch.cat(self.feats)[: self.max_feats],
             hop=self.hop_samples / self.sample_rate,
             window=self.window,
-            log_probs=torch.cat(self.log_probs)[: self.max_frames],
+            log_probs=torch.cat(log_probs)[: self.max_frames],
             frame_shift=self.model.frame_shift,
             tokenizer=tokenizer,
-            model=self.model,
+            blocks=tuple(self.model.attention_blocks),
             attention=calls if calls and calls[0] else (),
         )
+
+
+class _Recording:
+    """An :class:`AcousticModel` that hands every call to ``acoustic`` and shows the
+    recorder the log-mel features and log-probs that come back."""
+
+    def __init__(self, acoustic: AcousticModel, recorder: Recorder):
+        self.inner, self.recorder = acoustic, recorder
+        for name in ("backend", "precision", "feature_config", "subsampling_rate", "frame_shift", "d_model", "device",
+                     "attention_blocks", "min_samples", "output_lengths", "frames"):  # fmt: skip
+            setattr(self, name, getattr(acoustic, name))
+
+    def log_mel(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, feat_lens = self.inner.log_mel(waves, lengths)
+        self.recorder.on_log_mel(waves, feats)
+        return feats, feat_lens
+
+    def log_probs(self, log_mel, lengths, chunk_frames: int = 0, left_chunks: int = -1):
+        log_probs, out_lens = self.inner.log_probs(log_mel, lengths, chunk_frames, left_chunks)
+        self.recorder.on_log_probs(log_probs, full=not chunk_frames)
+        return log_probs, out_lens
+
+    def segment_log_probs(self, frames: torch.Tensor) -> torch.Tensor:
+        log_probs = self.inner.segment_log_probs(frames)
+        self.recorder.on_log_probs(log_probs[None], full=True)
+        return log_probs
+
+    def chunk_log_probs(self, frames: torch.Tensor, offsets: Sequence[int], caches: Sequence[Cache | None], keep: int):
+        log_probs, caches = self.inner.chunk_log_probs(frames, offsets, caches, keep)
+        self.recorder.on_log_probs(log_probs, full=False)
+        return log_probs, caches
 
 
 def record(recognizer, audio, options=None, max_seconds: float = TRACE_SECONDS):
     """Transcribe ``audio`` (a file or an (N,) waveform) with ``recognizer`` while
     recording -> (:class:`~asr.inference.Transcript`, :class:`Trace`)."""
-    from asr.inference.stream import TranscribeOptions
-
-    with Recorder(recognizer.model, max_seconds) as recorder:
-        result = recognizer.transcribe(audio, options or TranscribeOptions())
-    return result, recorder.trace(recognizer.tokenizer)
+    result = recognizer.transcribe(audio, options or TranscribeOptions(), trace=True, trace_seconds=max_seconds)
+    return result, result.trace
 
 
 def trace_of(result, trace: Trace | None = None) -> Trace:

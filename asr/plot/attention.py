@@ -7,13 +7,12 @@ normalized layer input and the mask) during the forward pass that makes the tran
 :func:`attention_weights` turns those into the softmax weights the kernel used, only when
 a picture asks for them. No second forward pass, no second model.
 
-    with Recorder(recognizer.model) as recorder:          # asr.inference.trace
-        result = recognizer.transcribe("a.wav")
-    trace = recorder.trace(recognizer.tokenizer)
-    plot_attention(result, "a.layer3.png", layer=3, head=0, trace=trace)
+    result = recognizer.transcribe("a.wav")               # its trace: asr.inference.trace
+    plot_attention(result, "a.layer3.png", layer=3, head=0)
 
-Chunked streaming (``chunk_ms > 0``) encodes through ``forward_chunk``, which the hooks do
-not see: attention maps are for full-context transcription.
+Chunks of streaming (``chunk_ms > 0``) are encoded through ``forward_chunk``, which the
+hooks do not see: the maps are of full-context passes (a file, or each streamed segment's
+final pass with ``rescore``). An ONNX model's attention is inside its graphs: no maps.
 """
 
 from __future__ import annotations
@@ -67,7 +66,7 @@ def attention_map(
     layer %= n_layers
     if not 0 <= segment < len(calls[layer]):
         raise ValueError(f"segment {segment} was not recorded: {len(calls[layer])} segment(s), from 0")
-    attn = trace.model.encoder.layers[layer].attn
+    attn = trace.blocks[layer]
     call = calls[layer][segment]
     if call.x.shape[0] != 1:
         raise ValueError(f"recorded a batch of {call.x.shape[0]}: trace one utterance at a time")

@@ -4,26 +4,25 @@ A stream's thread hands each chunk to :meth:`ChunkBatcher.encode` (an
 :data:`asr.inference.stream.ChunkEncoder`) and waits. The batcher's threads, one per compute
 slot, take the first chunk waiting, then whatever else arrives within ``window_ms`` (at
 most ``max_batch`` in all), and run the chunks of equal length in one
-:meth:`~asr.model.encoder.TransformerEncoder.forward_chunk` with per-row positions and cache
-lengths (:func:`~asr.model.encoder.batch_caches`). Each stream keeps its own cache and
-decoder; its log-probs equal those of its chunks encoded alone (to float rounding;
-``tests/test_batched_streaming.py``). Under load chunks queue up while a batch computes,
+:meth:`~asr.inference.acoustic.AcousticModel.chunk_log_probs` call, whatever the backend
+(torch: per-row positions and cache lengths; ONNX: one call per cache length). Each stream
+keeps its own cache and decoder; its log-probs equal those of its chunks encoded alone (to
+float rounding; ``tests/test_batched_streaming.py``). Under load chunks queue up while a batch computes,
 so batches grow by themselves; a quiet server pays at most ``window_ms`` per chunk.
 """
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, ContextManager
+from typing import Sequence
 
 import torch
 
-from asr.model.encoder import LayerCache, batch_caches, split_caches
+from asr.inference.acoustic import AcousticModel, Cache
 
 _STOP = object()
 
@@ -34,10 +33,10 @@ class _Request:
 
     x: torch.Tensor  # (1, C, D)
     offset: int  # position of its first frame in the stream's segment
-    cache: list[LayerCache] | None
+    cache: Cache | None
     keep: int  # cached frames to carry on (-1: all)
     done: threading.Event = field(default_factory=threading.Event)
-    result: tuple[torch.Tensor, list[LayerCache]] | None = None  # (1, C, V) logits, new cache
+    result: tuple[torch.Tensor, list[Cache]] | None = None  # (1, C, V) log-probs, [new cache]
     error: BaseException | None = None
 
 
@@ -46,16 +45,15 @@ class ChunkBatcher:
 
     def __init__(
         self,
-        model,
+        acoustic: AcousticModel,
         slots: threading.Semaphore,
         window_ms: float = 5.0,
         max_batch: int = 16,
         threads: int = 1,
-        model_context: Callable[[], ContextManager] = contextlib.nullcontext,
     ):
         if max_batch < 1 or window_ms < 0:
             raise ValueError(f"need max_batch >= 1 and window_ms >= 0, not {max_batch} and {window_ms}")
-        self.model, self.slots, self.model_context = model, slots, model_context
+        self.acoustic, self.slots = acoustic, slots
         self.window_s, self.max_batch = window_ms / 1000, max_batch
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.collecting = threading.Lock()  # one runner gathers a batch at a time
@@ -65,10 +63,14 @@ class ChunkBatcher:
         for runner in self.runners:
             runner.start()
 
-    def encode(self, x: torch.Tensor, offset: int, cache, keep: int) -> tuple[torch.Tensor, list[LayerCache]]:
-        """One stream's chunk: (1, C, D) -> (1, C, V) logits and its new cache; blocks until its batch ran."""
+    def encode(
+        self, x: torch.Tensor, offsets: Sequence[int], caches: Sequence[Cache | None], keep: int
+    ) -> tuple[torch.Tensor, list[Cache]]:
+        """One stream's chunk, as :meth:`AcousticModel.chunk_log_probs` with a batch of one:
+        (1, C, D) -> (1, C, V) log-probs and [its new cache]; blocks until its batch ran."""
         if self.closed:
             raise RuntimeError("the server is shutting down")
+        (offset,), (cache,) = offsets, caches
         request = _Request(x, offset, cache, keep)
         self.inbox.put(request)
         request.done.wait()
@@ -114,7 +116,7 @@ class ChunkBatcher:
 
     def _encode_group(self, group: list[_Request]) -> None:
         try:
-            with torch.inference_mode(), self.model_context():
+            with torch.inference_mode():
                 if len(group) > 1:
                     try:
                         self._encode_batch(group)
@@ -124,8 +126,7 @@ class ChunkBatcher:
                         pass
                 for r in group:  # the unbatched call, exactly
                     try:
-                        y, cache = self.model.encoder.forward_chunk(r.x, r.offset, r.cache, r.keep)
-                        r.result = self.model.head(y), cache
+                        r.result = self.acoustic.chunk_log_probs(r.x, [r.offset], [r.cache], r.keep)
                         self.sizes[1] += 1
                     except Exception as err:  # this stream hears of it; the runner goes on
                         r.error = err
@@ -137,11 +138,7 @@ class ChunkBatcher:
 
     def _encode_batch(self, group: list[_Request]) -> None:
         x = torch.cat([r.x for r in group])  # (B, C, D)
-        cache, lengths = batch_caches([r.cache for r in group])  # (B,) cached frames per row
-        offsets = torch.tensor([r.offset for r in group])  # (B,)
-        y, new_cache = self.model.encoder.forward_chunk(x, offsets, cache, group[0].keep, lengths)
-        logits = self.model.head(y)  # (B, C, V)
-        kept = new_cache[0].keys.shape[2]
-        rows = split_caches(new_cache, (lengths + x.shape[1]).clamp(max=kept))
+        offsets, caches = [r.offset for r in group], [r.cache for r in group]
+        log_probs, rows = self.acoustic.chunk_log_probs(x, offsets, caches, group[0].keep)  # (B, C, V)
         for b, r in enumerate(group):
-            r.result = logits[b : b + 1], rows[b]
+            r.result = log_probs[b : b + 1], [rows[b]]

@@ -24,7 +24,6 @@ import websockets
 from websockets.asyncio.server import ServerConnection
 
 from asr.inference.options import LIVE, TranscribeOptions
-from asr.model.encoder import TransformerEncoder
 from asr.serving.batching import ChunkBatcher
 from asr.serving.protocol import ProtocolError, StreamConfig, error_message, parse_config, parse_control
 from asr.serving.session import ComputeSlots, StreamSession
@@ -59,20 +58,21 @@ class StreamServer:
         self.recognizer, self.config = recognizer, config
         self.slots = ComputeSlots(config.workers)
         self.batcher = None
-        encoder = getattr(getattr(recognizer, "model", None), "encoder", None)
-        if config.max_batch > 1 and isinstance(encoder, TransformerEncoder):  # a torch model (not ONNX)
+        if config.max_batch > 1:  # any backend: chunks go through recognizer.acoustic
             self.batcher = ChunkBatcher(
-                recognizer.model, self.slots.semaphore, config.batch_window_ms, config.max_batch, config.workers,
-                recognizer.autocast,
-            )  # fmt: skip
+                recognizer.acoustic, self.slots.semaphore, config.batch_window_ms, config.max_batch, config.workers
+            )
         self.open_streams = 0
         self.server = None
         self.page = PageHandler(model_info(recognizer, config.chunk_ms))  # GET / without an upgrade: the page
         # the model's frame length, to check a client's chunk_ms before a thread starts
-        self.frame_shift = getattr(getattr(recognizer, "model", None), "frame_shift", 0.04)
+        self.frame_shift = recognizer.frame_shift
 
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the port (a free one when ``port`` is 0)."""
+        note = self.recognizer.live_note(replace(LIVE, chunk_ms=self.config.chunk_ms))
+        if note:
+            log.warning(note)
         self.server = await websockets.serve(
             self._handle,
             host,

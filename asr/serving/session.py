@@ -6,9 +6,9 @@ only while the thread holds one of the server's compute *slots* (:class:`Compute
 as many as the cores given to it); a thread waiting for audio holds none, so open streams
 cost memory, not CPU. Slots are granted first come, first served.
 
-With a :class:`asr.serving.batching.ChunkBatcher` the encoder and head run batched across
-streams: a stream's thread hands each chunk over, lets its slot go while the batch computes
-(on a batcher thread holding a slot of its own) and takes it back for the rest (front end,
+With a :class:`asr.serving.batching.ChunkBatcher` the chunks run batched across streams: a
+stream's thread hands each chunk over, lets its slot go while the batch computes (on a
+batcher thread holding a slot of its own) and takes it back for the rest (front end,
 decoding, alignment). Without one (``--max-batch 1``) each stream encodes its chunks alone.
 """
 
@@ -108,11 +108,11 @@ class StreamSession:
                 return b"".join(data), None
         return b"".join(data), item
 
-    def _encode(self, x: torch.Tensor, offset: int, cache, keep: int):
+    def _encode(self, x: torch.Tensor, offsets: list[int], caches: list, keep: int):
         """A chunk through the batcher (:data:`asr.inference.stream.ChunkEncoder`); no slot held meanwhile."""
         self.slots.release()
         try:
-            return self.batcher.encode(x, offset, cache, keep)
+            return self.batcher.encode(x, offsets, caches, keep)
         finally:
             self.slots.acquire()
 

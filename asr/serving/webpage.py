@@ -41,7 +41,7 @@ def model_info(recognizer, chunk_ms: int) -> dict:
     """What the page shows about the model: its recipe's name, kind and size."""
     recipe = recognizer.recipe
     model = getattr(recognizer, "model", None)
-    kind = "ONNX" if type(recognizer).__name__.startswith("Onnx") else "torch"
+    kind = "ONNX" if recognizer.acoustic.backend == "onnx" else "torch"
     info = {
         "model": recipe.name,
         "backend": kind,
