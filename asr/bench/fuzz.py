@@ -17,6 +17,7 @@ exception that is not the project's own one-line error), hang (an input over
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tempfile
 import time
@@ -62,7 +63,8 @@ def soak(n: int, seed: int, timeout: float, folder: Path):
     model = write_tiny_model(folder / "model.pt", seed)
     control = audio.write_control(folder / "control.wav")
     rng = np.random.default_rng(seed)
-    audio.soak_audio(folder / "audio", counts["audio"], rng, tally, model, control)
+    transcribe = functools.partial(cli.run_transcribe, model=model, control=control, tally=tally)  # a group at a time
+    audio.soak_audio(folder / "audio", counts["audio"], rng, tally, transcribe)
     audio.soak_raw_stdin(counts["raw pcm"], rng, tally)
     path = folder / "case"
     for _ in range(counts["references"]):

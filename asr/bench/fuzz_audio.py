@@ -20,6 +20,7 @@ import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -196,9 +197,11 @@ def check_raw_stdin(data: bytes, rate: int, good: bool) -> str:
     return LOST if good and abs(samples - expected) > 2 + 0.01 * expected else OK
 
 
-def soak_audio(folder: Path, count: int, rng: np.random.Generator, tally: Tally, model: Path, control: Path) -> None:
-    """``count`` generated files through every reader (``transcribe`` in groups of :data:`GROUP`)."""
-    from asr.bench.fuzz_cli import run_transcribe
+def soak_audio(
+    folder: Path, count: int, rng: np.random.Generator, tally: Tally, transcribe: Callable[[list[AudioCase]], None]
+) -> None:
+    """``count`` generated files through every reader, and in groups of :data:`GROUP` through
+    ``transcribe`` (the command line: :func:`asr.bench.fuzz_cli.run_transcribe`)."""
     from asr.text.tokenizer import Tokenizer
 
     tokenizer = Tokenizer.train([" ".join(WORDS)], 64, "char")
@@ -213,7 +216,7 @@ def soak_audio(folder: Path, count: int, rng: np.random.Generator, tally: Tally,
         tally.run(case.kind, "stdin", lambda: check_stdin(case), what)
         group.append(case)
         if len(group) == GROUP or index == count - 1:
-            run_transcribe(group, model, control, tally)
+            transcribe(group)
             for done in group:
                 done.path.unlink(missing_ok=True)
             group = []

@@ -14,10 +14,9 @@ from asr.data.sampler import DurationBatchSampler, ResumableDataLoader
 from asr.data.shards import ShardReader
 from asr.model.features import LogMel
 from asr.model.subsampling import subsampling_class
-from asr.text.tokenizer import Tokenizer
+from asr.text.tokenizer import UNKNOWN, Tokenizer
 
 MAX_IDS_SHOWN = 10
-UNKNOWN = 1  # CTC id of sentencepiece's <unk> (piece 0, shifted past the blank)
 
 
 def ctc_frames_needed(tokens: list[int]) -> int:

@@ -3,8 +3,8 @@ and hotwords (:mod:`asr.decoding.ctc_beam`, flashlight-text's decoder), their in
 (streaming) forms (:mod:`asr.decoding.streaming`) and token-to-word time alignment
 (:mod:`asr.decoding.alignment`).
 
-May import: torch, flashlight-text, :mod:`asr.text`, constants of :mod:`asr.model.ctc_model`
-(the blank id). No Lightning; the only files read are the LM and lexicon a beam search is
+May import: torch, flashlight-text, :mod:`asr.text` (the tokenizer and its token ids: the
+blank). No model, no Lightning; the only files read are the LM and lexicon a beam search is
 built from (:mod:`asr.decoding.lm`).
 """
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torchaudio.functional as AF
 
-from asr.model.ctc_model import BLANK
+from asr.text.tokenizer import BLANK
 from asr.text.tokenizer import Tokenizer
 
 WORD_START = "\u2581"  # sentencepiece marks the first piece of each word with this

@@ -33,7 +33,7 @@ from flashlight.lib.text.dictionary import Dictionary
 
 from asr.decoding.lm import HotwordLM, LMError, load_kenlm, lm_vocabulary, read_word_list
 from asr.decoding.options import DecodingOptions
-from asr.model.ctc_model import BLANK
+from asr.text.tokenizer import BLANK
 from asr.text.normalize import normalize_text
 from asr.text.tokenizer import Tokenizer
 

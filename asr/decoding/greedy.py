@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from asr.model.ctc_model import BLANK
+from asr.text.tokenizer import BLANK
 
 
 def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:

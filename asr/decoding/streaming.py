@@ -7,7 +7,7 @@ from typing import Protocol
 
 import torch
 
-from asr.model.ctc_model import BLANK
+from asr.text.tokenizer import BLANK
 
 
 class StreamDecoder(Protocol):

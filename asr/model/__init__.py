@@ -3,7 +3,8 @@
 (:mod:`asr.model.attention`, optional rotary positions; :mod:`asr.model.conv`, optional
 convolution module) -> CTC head (:mod:`asr.model.ctc_model`).
 
-May import: torch, torchaudio, :mod:`asr.config`. No Lightning, no files, no other room.
+May import: torch, torchaudio, :mod:`asr.config`, the token ids of :mod:`asr.text.tokenizer`
+(the blank). No Lightning, no files, no other room.
 """
 
 from asr.model.ctc_model import CTCModel

@@ -14,8 +14,7 @@ from asr.model.features import GlobalCMVN, LogMel, SpecAugment
 from asr.model.dropout import Dropout
 from asr.model.encoder import SelfAttention, TransformerEncoder
 from asr.model.subsampling import subsampling_class
-
-BLANK = 0  # CTC blank index; token ids start at 1
+from asr.text.tokenizer import BLANK
 
 
 class TrainingOutputs(NamedTuple):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from asr.decoding.alignment import Word
-from asr.model.ctc_model import BLANK
+from asr.text.tokenizer import BLANK
 from asr.plot import new_figure, pyplot
 
 from asr.inference.trace import Trace, trace_of

@@ -1,4 +1,6 @@
-"""sentencepiece tokens for CTC: id 0 is the blank, sentencepiece piece ``i`` is id ``i + 1``.
+"""sentencepiece tokens for CTC, and the token ids every room reads (model, decoders, data):
+id :data:`BLANK` (0) is the CTC blank and sentencepiece piece ``i`` is id ``i + 1``, so
+sentencepiece's ``<unk>`` (piece 0) is :data:`UNKNOWN` (1).
 
 The trained model is kept as bytes (the sentencepiece proto), so it can travel inside
 checkpoints and be rebuilt without any file on disk.
@@ -11,6 +13,10 @@ from typing import Iterable
 
 import sentencepiece as spm
 
+BLANK = 0  # the CTC blank's id: the head's first output
+FIRST_PIECE = 1  # id of sentencepiece piece 0; piece i is id i + FIRST_PIECE
+UNKNOWN = FIRST_PIECE  # sentencepiece's <unk> (trained as piece 0): text the pieces cannot spell
+
 
 class Tokenizer:
     def __init__(self, model_proto: bytes):
@@ -20,17 +26,17 @@ class Tokenizer:
     @property
     def vocab_size(self) -> int:
         """Output classes of the CTC head, blank included."""
-        return self.sp.get_piece_size() + 1
+        return self.sp.get_piece_size() + FIRST_PIECE
 
     def encode(self, text: str) -> list[int]:
-        return [i + 1 for i in self.sp.encode(text)]
+        return [i + FIRST_PIECE for i in self.sp.encode(text)]
 
     def decode(self, ids: Iterable[int]) -> str:
-        return self.sp.decode([int(i) - 1 for i in ids if int(i) > 0])
+        return self.sp.decode([int(i) - FIRST_PIECE for i in ids if int(i) != BLANK])
 
     def piece(self, token_id: int) -> str:
         """Readable piece for a CTC id (``<b>`` for the blank)."""
-        return "<b>" if token_id == 0 else self.sp.id_to_piece(token_id - 1)
+        return "<b>" if token_id == BLANK else self.sp.id_to_piece(token_id - FIRST_PIECE)
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int, kind: str = "bpe") -> "Tokenizer":
@@ -48,7 +54,7 @@ class Tokenizer:
             vocab_size=vocab_size,
             hard_vocab_limit=False,  # tiny corpora get fewer pieces instead of an error
             character_coverage=1.0,
-            unk_id=0,
+            unk_id=UNKNOWN - FIRST_PIECE,
             bos_id=-1,
             eos_id=-1,
             pad_id=-1,

@@ -9,6 +9,7 @@ soundfile and the optional engine packages (each imported only when its engine i
 Nothing here knows about models or training.
 """
 
-from asr.corpus.synth.base import ENGINES, Engine, Style, SynthesisError, load_engines
+from asr.corpus.synth.base import Engine, Style, SynthesisError
+from asr.corpus.synth.registry import ENGINES, load_engines
 
 __all__ = ["ENGINES", "Engine", "Style", "SynthesisError", "load_engines"]

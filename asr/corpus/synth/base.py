@@ -1,5 +1,5 @@
-"""The engine interface: a :class:`Style` per utterance, an :class:`Engine` per synthesizer,
-and the registry that loads the engines this machine can run.
+"""The engine interface: a :class:`Style` per utterance, an :class:`Engine` per synthesizer
+(the registry that loads those this machine can run: :mod:`asr.corpus.synth.registry`).
 
 An engine only has to turn text into samples at its own rate (:meth:`Engine.speak`);
 :meth:`Engine.synthesize` makes every engine's output alike: 16 kHz mono float32, the
@@ -9,10 +9,8 @@ normalized to 0.9.
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -76,50 +74,3 @@ class Engine(ABC):
         if peak < 1e-4:
             raise SynthesisError(f"{self.name} made silence for voice {voice!r}: {text!r}")
         return (wave * (PEAK / peak)).to(torch.float32)
-
-
-def _lazy(module: str, cls: str) -> Callable[[], Engine]:
-    """A factory that imports the engine's module only when called (no heavy imports here)."""
-
-    def make() -> Engine:
-        return getattr(importlib.import_module(f"asr.corpus.synth.{module}"), cls)()
-
-    make.__name__ = f"make_{cls}"
-    return make
-
-
-ENGINES: dict[str, Callable[[], Engine]] = {
-    "espeak": _lazy("espeak", "EspeakEngine"),
-    "mbrola": _lazy("espeak", "MbrolaEngine"),
-    "pico": _lazy("pico", "PicoEngine"),
-    "piper": _lazy("piper", "PiperEngine"),
-    "hibari": _lazy("hibari", "HibariEngine"),
-}
-
-
-def load_engines(
-    names: Iterable[str], registry: dict[str, Callable[[], Engine]] | None = None, personas: Iterable[str] = ()
-) -> dict[str, Engine]:
-    """The named engines that can run here -> {name: engine}; each other one is named on one
-    printed line with the reason. Engines named in ``personas`` also speak every voice as
-    each persona (:class:`asr.corpus.synth.personas.PersonaEngine`). An unknown name is an error."""
-    from asr.corpus.synth.personas import PersonaEngine
-
-    registry = ENGINES if registry is None else registry
-    names, personas = list(names), set(personas)
-    if personas - set(names):
-        raise ValueError(f"corpus.personas names {', '.join(sorted(personas - set(names)))}, not in corpus.engines")
-    engines = {}
-    for name in names:
-        if name not in registry:
-            raise ValueError(f"unknown synthesis engine {name!r}; known: {', '.join(registry)}")
-        engine = registry[name]()
-        engine = PersonaEngine(engine) if name in personas else engine
-        reason = engine.unavailable()
-        if reason is None and not engine.voices():
-            reason = "no voices installed"
-        if reason is not None:
-            print(f"synth: skipping engine {name}: {reason}")
-            continue
-        engines[name] = engine
-    return engines

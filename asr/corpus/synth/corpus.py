@@ -26,9 +26,10 @@ from tqdm import tqdm
 from asr.audio import write_flac
 from asr.audio.atomic import atomic_write, atomic_write_text
 from asr.config import CorpusConfig
-from asr.corpus.synth.base import ENGINES, SAMPLE_RATE, Engine, load_engines
+from asr.corpus.synth.base import SAMPLE_RATE, Engine
 from asr.corpus.synth.personas import PersonaEngine
 from asr.corpus.synth.plan import Sentence, Utterance, corpus_plan, plan_digest
+from asr.corpus.synth.registry import ENGINES, load_engines
 from asr.text import normalize_text
 
 __all__ = ["corpus_plan", "generate_corpus", "generate_split", "format_counts"]

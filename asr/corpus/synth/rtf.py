@@ -11,7 +11,8 @@ import argparse
 import os
 import time
 
-from asr.corpus.synth.base import ENGINES, Style, load_engines
+from asr.corpus.synth.base import Style
+from asr.corpus.synth.registry import ENGINES, load_engines
 
 
 def _cpu() -> float:
