@@ -8,10 +8,17 @@ Lightning reads and writes its checkpoints through
 :class:`asr.training.module.SafeCheckpointIO`, which uses :func:`read_checkpoint` and
 :func:`asr.audio.atomic.atomic_write`; :func:`asr.training.checkpoint.export_model` writes
 ``model.pt``.
+
+A file states its :data:`FORMAT_VERSION`; one of another version is refused in one line. It
+carries the whole training recipe, but only the sections that rebuild the network
+(:data:`MODEL_SECTIONS`) are read strictly: a field of the other sections (corpus,
+augmentation, data, optimizer, ...) that this code no longer knows, or a section renamed
+since, is left out, so recipes can change without breaking the models trained before.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import pickle
 import re
@@ -20,10 +27,11 @@ from pathlib import Path
 
 import torch
 
-from asr.config import RecipeConfig, recipe_from_dict, recipe_to_dict
+from asr.config import ConfigError, RecipeConfig, recipe_from_dict, recipe_to_dict
 from asr.text.tokenizer import Tokenizer
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # of what a file holds: {"format_version", "config", "tokenizer", "state_dict"}
+MODEL_SECTIONS = ("model", "features")  # the recipe's sections that rebuild the network: read strictly
 
 
 class CheckpointError(RuntimeError):
@@ -60,7 +68,39 @@ def read_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({_first_line(err)})") from None
     if not isinstance(data, dict) or "asr" not in data and "config" not in data:
         raise CheckpointError(f"{path}: not an asr checkpoint (no config or tokenizer inside)")
+    meta = data.get("asr", data)
+    version = meta.get("format_version", 1) if isinstance(meta, dict) else None  # files before it was written: 1
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {version!r}, this code reads {FORMAT_VERSION}")
     return data
+
+
+def recipe_of(config: dict) -> RecipeConfig:
+    """A checkpoint's recipe: :data:`MODEL_SECTIONS` as they are (:class:`ConfigError` on any
+    field this code does not know), the other sections without the fields it does not know
+    (a section none of whose fields it can read: its defaults), unknown sections left out."""
+    try:
+        return recipe_from_dict(config, check_trainer=False)
+    except ConfigError:
+        pass  # the strict reading failed: keep what this code still reads
+    if not isinstance(config, dict):
+        raise ConfigError(f"the recipe is a {type(config).__name__}, not a mapping")
+    defaults = RecipeConfig()
+    known = {f.name for f in dataclasses.fields(RecipeConfig)}
+    kept = {key: config[key] for key in MODEL_SECTIONS if key in config}
+    for key, value in config.items():
+        if key not in known or key in kept:
+            continue
+        section = getattr(defaults, key)
+        if dataclasses.is_dataclass(section) and isinstance(value, dict):
+            fields = {f.name for f in dataclasses.fields(section)}
+            value = {k: v for k, v in value.items() if k in fields}
+        try:
+            recipe_from_dict({**kept, key: value}, check_trainer=False)
+        except ConfigError:
+            continue  # a field of a type that changed: the section's defaults
+        kept[key] = value
+    return recipe_from_dict(kept, check_trainer=False)
 
 
 def load_parts(path: str | Path):
@@ -74,7 +114,7 @@ def load_parts(path: str | Path):
     data = read_checkpoint(path)
     meta = data.get("asr", data)
     try:
-        recipe = recipe_from_dict(meta["config"], check_trainer=False)
+        recipe = recipe_of(meta["config"])
         tokenizer = Tokenizer(meta["tokenizer"])
         state = data["state_dict"]
         if not isinstance(state, dict):

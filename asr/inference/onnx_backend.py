@@ -34,8 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from asr.config import recipe_from_dict
-from asr.inference.checkpoint import CheckpointError
+from asr.inference.checkpoint import CheckpointError, recipe_of
 from asr.model.features import LogMel
 from asr.model.subsampling import subsampling_class
 from asr.text.tokenizer import Tokenizer
@@ -247,7 +246,7 @@ def load_onnx(folder: str | Path, device: str = "cpu", precision: str = "32"):
     folder = Path(folder)
     meta = read_meta(folder)
     try:
-        recipe = recipe_from_dict(meta["recipe"], check_trainer=False)
+        recipe = recipe_of(meta["recipe"])  # as a model.pt's: training-only fields may have changed since
         encoder = {k: int(meta["encoder"][k]) for k in ENCODER_KEYS}
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{folder / META}: incomplete description ({type(err).__name__}: {err})") from None
