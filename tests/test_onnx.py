@@ -147,6 +147,37 @@ def test_streams_batched_as_torch(torch_recognizer, onnx_recognizer, speech):
         assert torch.allclose(got[b], alone[0], atol=1e-5) and cache.keys.shape == caches[b].keys.shape
 
 
+def test_the_servers_batcher_runs_onnx_streams_together(onnx_recognizer, speech):
+    """Three streams through one ChunkBatcher on the ONNX model: chunks ran in batches, and
+    each stream's events are those it gets alone."""
+    import threading
+
+    from asr.serving.batching import ChunkBatcher
+
+    waves = [read_audio(p) for p in speech]
+    alone = [list(onnx_recognizer.stream([w], CHUNKED)) for w in waves]
+    batcher = ChunkBatcher(onnx_recognizer.acoustic, threading.Semaphore(1), window_ms=50, max_batch=8)
+    together: list = [None] * len(waves)
+
+    def run(i: int) -> None:
+        blocks = (waves[i][s : s + 1280] for s in range(0, waves[i].numel(), 1280))  # 80 ms blocks
+        together[i] = list(onnx_recognizer.stream(blocks, CHUNKED, batcher.encode))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(waves))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    batcher.close()
+    assert max(batcher.sizes) > 1, batcher.sizes
+
+    def timed(events):  # word confidences may move in the last float bit between batch sizes
+        return [(e.final, e.segment.text, e.segment.end, [(w.text, w.start, w.end) for w in e.segment.words])
+                for e in events]  # fmt: skip
+
+    assert [timed(e) for e in together] == [timed(e) for e in alone]
+
+
 def test_convolution_in_later_layers_only_streams_as_torch(torch_recognizer, speech, tmp_path):
     """model.conv_from_layer 1: layer 0 has no convolution module (a pretrained encoder's layer
     under a new one that has); its row of the chunk graph's conv state passes through unchanged."""
