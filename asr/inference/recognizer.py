@@ -78,7 +78,7 @@ class Recognizer:
         if isinstance(model, CTCModel):
             self.acoustic: AcousticModel = TorchAcoustic(model, device, precision)
             self.model = self.acoustic.model  # what runs (int8: a quantized copy), for forward hooks
-        else:
+        else:  # another backend (an ONNX directory's): no torch module behind it to hook
             self.acoustic = self.model = model
         self.device, self.precision = self.acoustic.device, self.acoustic.precision
         self.decoding = decoding  # the model's tuned decoding (its decoding.json); None: greedy by default

@@ -59,7 +59,8 @@ def attention_map(
     trace = trace_of(result, trace)
     calls = trace.attention
     if not calls or not calls[0]:
-        raise ValueError("no attention was recorded: attention maps need full-context transcription (chunk_ms=0)")
+        raise ValueError("no attention was recorded: attention maps need a torch model's full-context passes "
+                         "(chunk_ms=0, or rescore when streaming)")
     n_layers = len(calls)
     if not -n_layers <= layer < n_layers:
         raise ValueError(f"layer {layer} does not exist: the encoder has layers 0..{n_layers - 1}")
