@@ -69,7 +69,10 @@ def draw(args: argparse.Namespace) -> list[Path]:
     from asr.plot.attention import plot_attention
 
     args.out.mkdir(parents=True, exist_ok=True)
-    layers = [args.layer] if args.layer is not None else range(len(recognizer.model.encoder.layers))
+    blocks = recognizer.acoustic.attention_blocks
+    if not blocks:
+        raise ValueError(f"{args.model}: attention maps need a torch model (model.pt); an ONNX graph hides them")
+    layers = [args.layer] if args.layer is not None else range(len(blocks))
     head = "mean" if args.head is None else f"head{args.head}"
     written = []
     for layer in layers:

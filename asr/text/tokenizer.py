@@ -32,7 +32,8 @@ class Tokenizer:
         return [i + FIRST_PIECE for i in self.sp.encode(text)]
 
     def decode(self, ids: Iterable[int]) -> str:
-        return self.sp.decode([int(i) - FIRST_PIECE for i in ids if int(i) != BLANK])
+        """CTC ids -> text; no space at either end (sentencepiece puts one around an unknown piece)."""
+        return self.sp.decode([int(i) - FIRST_PIECE for i in ids if int(i) != BLANK]).strip()
 
     def piece(self, token_id: int) -> str:
         """Readable piece for a CTC id (``<b>`` for the blank)."""

@@ -180,6 +180,17 @@ class ASRModule(L.LightningModule):
         self.log("train_loss", loss, prog_bar=self.device.type == "cpu", batch_size=batch.waves.shape[0])
         return loss
 
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """Clip the gradient norm here: Lightning's mixed-precision plugin refuses to clip for a
+        fused optimizer (it leaves the unscaling to it), but only fp16's scaler scales the
+        gradients, and that one is unscaled first."""
+        if not gradient_clip_val:
+            return
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(self.parameters(), gradient_clip_val)
+
     def on_before_optimizer_step(self, optimizer) -> None:
         # A flag raised on any rank since the last update: the fused AdamW drops this one.
         optimizer.found_inf = self._skip_update  # () float on the device, read by AdamW.step after this hook
