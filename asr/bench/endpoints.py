@@ -36,6 +36,7 @@ def parse_args(argv):
     parser.add_argument("--chunk-ms", type=int, default=None, help="attention chunk (default: the live one, 640)")
     parser.add_argument("--greedy", action="store_true", help="greedy decoding instead of the model's default")
     parser.add_argument("--no-rescore", action="store_true", help="the chunked pass alone, no second pass")
+    parser.add_argument("--partials", choices=("chunk", "segment"), help="partial results (default: the live ones)")
     parser.add_argument("--silence-db", type=float, default=35.0, help="end of speech: this far below the peak")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default: 2)")
     return parser.parse_args(argv)
@@ -125,15 +126,17 @@ def main(argv=None) -> int:
     recognizer = load_model(args.model)
     paths = [Path(line.strip()) for line in args.list.read_text().splitlines() if line.strip()][: args.limit]
     wave, ends = joined_stream(paths, recognizer.sample_rate, args.gap_s, args.silence_db)
-    options = replace(LIVE, greedy=args.greedy, rescore=not args.no_rescore,
-                      chunk_ms=args.chunk_ms or LIVE.chunk_ms)  # fmt: skip
+    options = replace(LIVE, greedy=args.greedy, rescore=not args.no_rescore, chunk_ms=args.chunk_ms or LIVE.chunk_ms,
+                      partials=args.partials or LIVE.partials)  # fmt: skip
     beam, decoding = recognizer.decoding_plan(options)
     recognizer.beam_search(options)  # the LM loads before the clock starts
     finals, partial_words, chunk_costs = measure(recognizer, wave, options)
 
     latencies = []
-    for end in ends:  # the first final whose segment reaches past this end of speech
-        hit = next(((at, cost) for at, cost, seg in finals if seg.end >= end - 1e-6), None)
+    for end in ends:  # the final that closes each utterance: the first out after its end of speech
+        began = [(at, cost) for at, cost, seg in finals if seg.start < end]  # finals of segments begun by then
+        after = [hit for hit in began if hit[0] >= end]
+        hit = after[0] if after else (began[-1] if began else None)  # else it came early (a cut before the end)
         if hit is not None:
             latencies.append(hit[0] + hit[1] - end)
     shown = changed = 0
@@ -142,7 +145,8 @@ def main(argv=None) -> int:
         shown, changed = shown + s, changed + c
     decoder = "greedy" if decoding is None else f"beam {beam}" + (f" + LM {Path(decoding.lm).name}" if decoding.lm else "")
     print(f"model {args.model}; {len(paths)} utterances joined with {args.gap_s:g} s gaps, {wave.numel() / recognizer.sample_rate:.0f} s; "
-          f"{options.chunk_ms} ms chunks, {decoder}, second pass {'on' if options.rescore else 'off'}, {args.threads} threads")  # fmt: skip
+          f"{options.chunk_ms} ms chunks, {decoder}, partials by {options.partials}, "
+          f"second pass {'on' if options.rescore else 'off'}, {args.threads} threads")  # fmt: skip
     print(f"finals: {len(finals)} for {len(ends)} utterances; end of speech to final: p50 {percentile(latencies, 0.5):.3f} s, "
           f"p95 {percentile(latencies, 0.95):.3f} s, max {max(latencies, default=float('nan')):.3f} s; "
           f"over 0.5 s: {sum(x > 0.5 for x in latencies)}")  # fmt: skip

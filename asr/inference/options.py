@@ -39,6 +39,13 @@ class TranscribeOptions:
     decoding: DecodingOptions | None = None  # LM, lexicon, hotwords of the beam search; None = the model's defaults
     greedy: bool = False  # greedy decoding, no LM, whatever the model's defaults say
     rescore: bool = True  # chunked streaming: re-encode each finished segment with full context for its final result
+    # chunked streaming's partial results: "chunk" = each chunk through the encoder's cache (cheap,
+    # as the model reads chunks); "segment" = the open segment re-encoded with full context at
+    # each chunk (steadier: only the last words lack right context; compute grows with the segment)
+    partials: str = "chunk"
+    # chunked streaming: a segment also ends once its posteriors end in this much blank (no
+    # token) after some words, for audio whose background never falls quiet; 0 = off
+    blank_end_ms: int = 0
     min_segment_s: float = 10.0  # a pause ends a segment only once it is this long
     max_segment_s: float = 20.0  # a segment never grows past this (demo training utterances are <= 20 s)
     pause_ms: int = 400  # this much quiet audio is a pause
@@ -52,6 +59,8 @@ class TranscribeOptions:
             raise ValueError(f"beam_width must be at least 1, not {self.beam_width}")
         if not 0 < self.min_segment_s <= self.max_segment_s:
             raise ValueError("need 0 < min_segment_s <= max_segment_s")
+        if self.partials not in ("chunk", "segment"):
+            raise ValueError(f"partials must be 'chunk' or 'segment', not {self.partials!r}")
         if self.greedy and (self.decoding is not None or (self.beam_width or 1) > 1):
             raise ValueError("greedy decoding takes no beam width above 1 and no LM or hotwords")
 
@@ -63,10 +72,11 @@ class TranscribeOptions:
         return round(frames)
 
 
-LIVE = TranscribeOptions(chunk_ms=640, min_segment_s=1.0, pause_ms=250)
-"""Live input (standard input, the server): 640 ms chunks with a partial result each, and a
-final result once 250 ms of quiet follow a segment of at least 1 s (within 0.5 s of the end
-of speech: ``python -m asr.bench.endpoints``)."""
+LIVE = TranscribeOptions(chunk_ms=640, min_segment_s=1.0, pause_ms=250, partials="segment", blank_end_ms=800)
+"""Live input (standard input, the server): 640 ms chunks with a partial result each (the open
+segment so far, full context), and a final result once 250 ms of quiet follow a segment of
+at least 1 s (within 0.5 s of the end of speech: ``python -m asr.bench.endpoints``) or, where
+the background never falls quiet, once the model has heard 800 ms without a word."""
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from asr.inference.acoustic import AcousticModel, Cache
 from asr.decoding.streaming import GreedyStream, StreamDecoder
 from asr.inference.frontend import FrontendOutput, StreamingFrontend
 from asr.inference.options import TranscribeOptions
-from asr.text.tokenizer import Tokenizer
+from asr.text.tokenizer import BLANK, Tokenizer
 
 if TYPE_CHECKING:
     from asr.decoding.ctc_beam import CTCBeamDecoder  # flashlight-text, imported only for the beam path
@@ -111,10 +111,12 @@ class _Segmenter:
         energy = out.energy_db.cpu()
         self.pending_energy.extend(energy)
         self.pending_db.extend(energy.max(dim=1).values.tolist())
-        while (cut := self._find_end()) is not None:
-            yield from self._close(cut)
-        while self.chunk and len(self.pending) >= self.chunk:
-            yield from self._encode_chunk(self.chunk)
+        while True:  # frames are scanned for a segment end before they are encoded
+            while (cut := self._find_end()) is not None:
+                yield from self._close(cut)
+            if not (self.chunk and len(self.pending) >= self.chunk):
+                return
+            yield from self._encode_chunk(self.chunk)  # may end the segment (blank_end_ms)
 
     def finish(self) -> Iterator[StreamEvent]:
         if self.encoded + len(self.pending):
@@ -173,11 +175,27 @@ class _Segmenter:
     def _encode_chunk(self, n: int) -> Iterator[StreamEvent]:
         offset = self.encoded
         x, _ = self._take(n)
-        log_probs, (self.cache,) = self.encode_chunk(x, [offset], [self.cache], self.keep)
-        log_probs = log_probs[0]  # (C, V)
-        self.log_probs.append(log_probs)
-        self.decoder.step(log_probs)
-        yield StreamEvent(False, self._segment(self.tokenizer.decode(self.decoder.best()), ()))
+        if self.options.partials == "segment" and self.rescore:  # the segment so far, full context, afresh
+            decoder = self._new_decoder()
+            whole = self.acoustic.segment_log_probs(torch.cat(self.frames)[None])  # (T', V)
+            decoder.step(whole)
+            yield StreamEvent(False, self._segment(self.tokenizer.decode(decoder.finish()), ()))
+        else:
+            log_probs, (self.cache,) = self.encode_chunk(x, [offset], [self.cache], self.keep)
+            self.log_probs.append(log_probs[0])  # (C, V)
+            self.decoder.step(log_probs[0])
+            yield StreamEvent(False, self._segment(self.tokenizer.decode(self.decoder.best()), ()))
+            whole = torch.cat(self.log_probs)
+        if self._blank_ending(whole):
+            yield from self._close(self.encoded)
+
+    def _blank_ending(self, log_probs: torch.Tensor) -> bool:
+        """(T', V) log-probs of the open segment -> it has words and ends in ``blank_end_ms`` of blank."""
+        frames = round(self.options.blank_end_ms / 1000 / self.frame_shift)
+        if not frames or self.encoded < max(self.min_frames, frames + 1):
+            return False
+        best = log_probs.argmax(dim=-1)  # (T',)
+        return bool((best[-frames:] == BLANK).all() and (best[:-frames] != BLANK).any())
 
     # full context within a segment ------------------------------------------------------
 
