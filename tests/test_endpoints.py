@@ -59,3 +59,36 @@ def test_changed_share_counts_words_the_final_replaced():
     partials = [["THE"], ["THE", "CAT"], ["THE", "CAP", "SAT"]]
     assert changed_share(partials, ["THE", "CAT", "SAT"]) == (6, 1)
     assert changed_share([["A", "B"]], ["A"]) == (2, 1)  # a word the final dropped is changed
+
+
+class WordsThenBlank:
+    """The tiny model, but its full-context posteriors say words for the first ``words_s``
+    seconds and blank after: the model has heard the speaker stop, the loudness has not."""
+
+    def __init__(self, acoustic, words_s: float):
+        self.inner, self.words_s = acoustic, words_s
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def segment_log_probs(self, frames: torch.Tensor) -> torch.Tensor:
+        log_probs = torch.full((frames.shape[1], 40), -10.0)  # (T', V)
+        speaking = round(self.words_s / self.inner.frame_shift)
+        log_probs[:speaking, 5] = 0.0  # one token, repeated: one word
+        log_probs[speaking:, 0] = 0.0  # blank
+        return log_probs.log_softmax(dim=-1)
+
+
+def test_blank_posteriors_end_a_segment_that_never_falls_quiet(recognizer):
+    from dataclasses import replace
+
+    recognizer.acoustic = WordsThenBlank(recognizer.acoustic, words_s=1.2)
+    try:
+        wave = torch.randn(5 * 16000, generator=torch.Generator().manual_seed(4)) * 0.3  # loud to the end
+        finals, _, _ = measure(recognizer, wave, LIVE)
+        # 640 ms chunks: at 2.56 s the posteriors end in 1.36 s of blank (>= 800 ms) after a word
+        assert finals[0][2].start == 0.0 and finals[0][2].end == 2.56 and finals[0][2].text
+        finals, _, _ = measure(recognizer, wave, replace(LIVE, blank_end_ms=0))
+        assert len(finals) == 1 and finals[0][2].end == pytest.approx(5.0, abs=0.1)  # loudness alone: no end
+    finally:
+        recognizer.acoustic = recognizer.acoustic.inner
