@@ -43,6 +43,9 @@ class ServerConfig:
     left_chunks: int = 8  # chunks of left context (asr.inference.TranscribeOptions)
     max_batch: int = 16  # streams' chunks encoded in one batch (asr.serving.batching); 1 = each stream alone
     batch_window_ms: float = 5.0  # how long a batch waits for more chunks after its first
+    # partial results from the chunked pass, batched across streams: many streams share the cores
+    # (standard input's "segment" partials re-encode each stream's open segment, steadier but dearer)
+    partials: str = "chunk"
 
     def __post_init__(self):
         positive = ("max_streams", "max_stream_s", "idle_timeout_s", "max_message_bytes", "workers", "chunk_ms")
@@ -114,7 +117,8 @@ class StreamServer:
 
     def _options(self, stream: StreamConfig) -> TranscribeOptions:
         chunk_ms = stream.chunk_ms or self.config.chunk_ms
-        options = replace(LIVE, chunk_ms=chunk_ms, left_chunks=self.config.left_chunks)  # the model's decoding, two passes
+        options = replace(LIVE, chunk_ms=chunk_ms, left_chunks=self.config.left_chunks,
+                          partials=self.config.partials)  # the model's decoding, two passes  # fmt: skip
         try:
             options.chunk_frames(self.frame_shift)
         except ValueError as err:
