@@ -199,7 +199,8 @@ def test_two_files_with_one_name_are_named_not_overwritten(setup, tmp_path, caps
     code = main(["--model", str(model_path), "--greedy", "--output-dir", str(out_dir), f"@{listing}"])
     captured = capsys.readouterr()
     assert code == 1  # one input could not be transcribed as asked
-    assert captured.err.count("error: ") == 1 and f"{other / 'utt0.flac'}: id 'utt0' is also {paths[0]}'s" in captured.err
+    named = f"{other / 'utt0.flac'}: id 'utt0' is also {paths[0]}'s"
+    assert captured.err.count("error: ") == 1 and named in captured.err
     assert [line.split("\t")[0] for line in captured.out.splitlines()] == ["utt0"]
     alone = main(["--model", str(model_path), "--greedy", str(paths[0])])
     assert (out_dir / "utt0.txt").read_text().strip().split("\t")[-1] == capsys.readouterr().out.split("\t")[1].strip()

@@ -64,7 +64,9 @@ def main(argv=None) -> int:
     from asr.data.shards import ShardError
     from asr.inference.checkpoint import CheckpointError, read_checkpoint
     from asr.training.module import BatchOutOfMemoryError, NonFiniteLossError
-    from asr.training.pretrained import PretrainedError, whisper_folder
+    from asr.config import ConfigError
+    from asr.data.manifest import ManifestError
+    from asr.training.pretrained import PretrainedError, trained_init, whisper_folder
     from asr.training.run import fit
 
     if args.resume is not None:  # refuse an unusable or unsafe checkpoint before hours of data preparation
@@ -79,10 +81,10 @@ def main(argv=None) -> int:
         print(f"resuming from {args.resume}: epoch {state.get('epoch')}, step {state.get('global_step')}")
         del state
     try:
-        if recipe.model.init and args.resume is None:  # a missing package is named before data preparation
+        if recipe.model.init and not trained_init(recipe) and args.resume is None:  # named before data preparation
             whisper_folder()
         fit(recipe, args.resume, save_every_steps=args.save_every_steps, keep_best=args.keep_best, curve=args.curve)
-    except (ShardError, PretrainedError) as err:  # before any training: the recipe or its files
+    except (ShardError, PretrainedError, ManifestError, ConfigError) as err:  # before any training
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (NonFiniteLossError, BatchOutOfMemoryError, CheckpointError) as err:

@@ -84,7 +84,7 @@ def parse_args(argv):
         "--rescore", action=argparse.BooleanOptionalAction, default=True,
         help="streamed: re-decode each finished segment with full context for its final result (default: on)",
     )  # fmt: skip
-    parser.add_argument("--lm", help="KenLM ARPA or binary n-gram LM (default: the model's own, from its decoding.json)")
+    parser.add_argument("--lm", help="KenLM ARPA or binary n-gram LM (default: the model's own, its decoding.json)")
     parser.add_argument("--lexicon", help="word list the search may spell (default: the LM's words)")
     parser.add_argument("--lm-weight", type=float, help="LM weight (default: the model's decoding.json, else 1)")
     parser.add_argument("--word-score", type=float, help="score added per word (default: decoding.json, else 0)")

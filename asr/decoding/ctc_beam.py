@@ -38,8 +38,9 @@ from asr.text.normalize import normalize_text
 from asr.text.tokenizer import Tokenizer
 
 UNK_WORD = "<unk>"
-MIN_WORD_LM_BEAM = 8  # narrower word-LM searches drop whole words: the main job's model on its real set
-# (61 utterances, beam 32 weights): beam 1 gives 80.7% WER with 9 empty results, 2: 71.7% / 5, 4: 56.8% / 1, 8: 51.2% / 0
+# narrower word-LM searches drop whole words: the main job's model on its real set (61 utterances,
+# beam 32's weights): beam 1 gave 80.7% WER with 9 empty results, 2: 71.7% / 5, 4: 56.8% / 1, 8: 51.2% / 0
+MIN_WORD_LM_BEAM = 8
 
 
 class CTCBeamDecoder:
@@ -63,8 +64,10 @@ class CTCBeamDecoder:
         lm_weight = options.lm_weight if options.lm else 0.0
         if self.lexicon:
             if beam_width < MIN_WORD_LM_BEAM:
-                raise ValueError(f"a beam search with a word LM needs a beam of at least {MIN_WORD_LM_BEAM}, not "
-                                 f"{beam_width}: narrower ones drop whole words (greedy decoding has no LM)")  # fmt: skip
+                raise ValueError(
+                    f"a beam search with a word LM needs a beam of at least {MIN_WORD_LM_BEAM}, not {beam_width}: "
+                    "narrower ones drop whole words (greedy decoding has no LM)"
+                )
             lm, self.trie = self._lexicon_search(vocabulary, lm_weight)
             self.search_options = LexiconDecoderOptions(
                 beam_width, token_beam, options.beam_threshold, lm_weight, options.word_score,

@@ -33,7 +33,7 @@ class TranscribeOptions:
     and decoded afresh for its final result (two passes): live finals as good as offline.
     """
 
-    chunk_ms: int = 0  # attention chunk in ms, a multiple of the model's frame (20 ms here); 0 = full context in a segment
+    chunk_ms: int = 0  # attention chunk in ms, a multiple of the model's frame; 0 = full context in a segment
     left_chunks: int = 8  # chunks of left context a chunk sees (-1 = the whole segment so far)
     beam_width: int | None = None  # None = the model's default (decoding.json); 1 = greedy unless an LM is fused
     decoding: DecodingOptions | None = None  # LM, lexicon, hotwords of the beam search; None = the model's defaults

@@ -345,7 +345,10 @@ class Recognizer:
             joiner.add(window.words, window.segments[0].end, right)
 
     def transcribe_waves(
-        self, waves: list[torch.Tensor], max_batch_seconds: float = 120.0, options: TranscribeOptions = TranscribeOptions()
+        self,
+        waves: list[torch.Tensor],
+        max_batch_seconds: float = 120.0,
+        options: TranscribeOptions = TranscribeOptions(),
     ) -> list[str]:
         """(N_i,) 16 kHz waveforms -> texts, full context, the model's default decoding, batched by similar length."""
         return [t.text for t in self.transcribe_batch(waves, options, max_batch_seconds)]
