@@ -7,7 +7,7 @@
 # Extra arguments are recipe overrides, e.g.: bash scripts/demo.sh trainer.max_epochs=2
 # RECIPE (default recipes/demo/whisper.yaml: Whisper tiny.en's encoder under 2 new layers) picks
 # the recipe; RECIPE=recipes/demo/demo.yaml trains the whole model from scratch.
-# BUDGET_MIN (default 30) is the whole job's budget; RESERVE_S (default 360) is kept for
+# BUDGET_MIN (default 30) is the whole job's budget; RESERVE_S (default 420) is kept for
 # the final validation, export, LM tuning and transcription after training. BEAM (default 32)
 # is the beam width the LM weights are tuned at, which the model's decoding.json then keeps as
 # its default.
@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 BUDGET_MIN=${BUDGET_MIN:-30}
-RESERVE_S=${RESERVE_S:-360}
+RESERVE_S=${RESERVE_S:-420}
 RECIPE=${RECIPE:-recipes/demo/whisper.yaml}
 BEAM=${BEAM:-32}
 at() { printf '[%d:%02d] ' $(( ($(date +%s) - start) / 60 )) $(( ($(date +%s) - start) % 60 )); }
