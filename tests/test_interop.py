@@ -97,7 +97,7 @@ def test_a_reference_file_naming_an_id_twice_is_a_usage_error(scored, tmp_path, 
 
 
 def test_wav_scp_inputs_split_on_tabs_and_report_what_they_cannot_use(tmp_path):
-    from asr.cli.transcribe import _manifest_inputs
+    from asr.cli.inputs import manifest_inputs as _manifest_inputs
 
     scp = tmp_path / "wav.scp"
     scp.write_text("first\t/data/a.flac\nsecond  /data/b c.flac\nalone\n")
@@ -108,7 +108,7 @@ def test_wav_scp_inputs_split_on_tabs_and_report_what_they_cannot_use(tmp_path):
 
 
 def test_manifest_inputs_report_duplicates_and_bytes_that_are_not_utf8(tmp_path):
-    from asr.cli.transcribe import _manifest_inputs
+    from asr.cli.inputs import manifest_inputs as _manifest_inputs
 
     manifest = tmp_path / "m.jsonl"
     manifest.write_text("\n".join(json.dumps({"id": "x", "audio": f"{n}.flac"}) for n in ("a", "b")) + "\n")

@@ -28,21 +28,19 @@ import soundfile as sf
 import torch
 
 from asr.audio.read import to_mono_16k
-from asr.config import ModelConfig, RecipeConfig, SpecAugmentConfig
-from asr.data.batch import pad_1d
 from asr.inference.recognizer import Recognizer
-from asr.model import CTCModel
-from asr.model.ctc_model import ctc_loss
 from asr.serving.client import stream_pcm
-from asr.serving.server import ServerConfig, StreamServer
 from asr.text.tokenizer import Tokenizer
 from browser import Chromium
+from servers import running_server
+from models import small_chunk_trained
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.one_thread
 RATE = 16000
 WORDS = ("RED", "GREEN", "BLUE", "YELLOW")
 SPOKEN = "GREEN RED YELLOW BLUE"  # what the fake microphone says
 DROPPED = "BLUE YELLOW RED"  # what the dropped file says
+
 TIMEOUT = 30  # seconds any one wait may take on a slow machine
 
 
@@ -90,54 +88,21 @@ def trained() -> tuple[Recognizer, dict]:
     texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 4))) for _ in range(80)]
     train = [(torch.from_numpy(say(words, t, rng, rng.uniform(0.1, 0.5), 0.2)), t) for t in texts]
     tokenizer = word_tokenizer()
-    torch.manual_seed(0)
-    recipe = RecipeConfig(
-        model=ModelConfig(
-            d_model=64, n_heads=2, n_layers=2, ff_dim=128, subsampling_channels=16, dropout=0.0, chunk_train_prob=0.5
-        ),
-        specaug=SpecAugmentConfig(freq_masks=0, time_masks=0),
-    )
-    model = CTCModel(recipe.model, recipe.features, recipe.specaug, tokenizer.vocab_size)
-    with torch.no_grad():
-        audio = torch.cat([wave for wave, _ in train])
-        feats, _ = model.features(audio[None], torch.tensor([audio.numel()]))  # (1, T, F)
-        model.cmvn.set_stats(feats[0].mean(0), feats[0].std(0))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(200):
-        batch = rng.sample(train, 8)
-        waves, lengths = pad_1d([wave for wave, _ in batch], torch.float32)
-        tokens, token_lengths = pad_1d([torch.tensor(tokenizer.encode(t)) for _, t in batch], torch.long)
-        log_probs, out_lengths = model(waves, lengths)
-        loss = ctc_loss(log_probs, out_lengths, tokens, token_lengths)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
-    return Recognizer(recipe, tokenizer, model.eval()), words
+    recipe, model = small_chunk_trained(tokenizer, train, 200, rng)
+    return Recognizer(recipe, tokenizer, model), words
 
 
 @contextlib.contextmanager
 def running(recognizer, **limits):
-    """A server on a free loopback port, its event loop on a thread -> (page URL, server)."""
-    loop = asyncio.new_event_loop()
-    server = StreamServer(recognizer, ServerConfig(chunk_ms=320, **limits))
-    port = loop.run_until_complete(server.start("127.0.0.1", 0))
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
+    """A server on a free loopback port -> (page URL, server)."""
+    with running_server(recognizer, TIMEOUT, **limits) as (port, server):
         yield f"http://127.0.0.1:{port}/", server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(TIMEOUT)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(TIMEOUT)
-        loop.close()
 
 
 @pytest.fixture(scope="module")
 def server(trained):
-    with running(trained[0]) as running_server:
-        yield running_server
+    with running(trained[0]) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

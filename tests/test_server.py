@@ -20,7 +20,8 @@ from asr.inference.recognizer import Recognizer
 from asr.inference.options import LIVE
 from asr.inference.stream import TranscribeOptions
 from asr.serving.client import StreamRun, read_pcm, send_messages, stream_pcm
-from asr.serving.server import ServerConfig, StreamServer
+from asr.serving.server import StreamServer
+from servers import running_server
 from models import tiny_untrained_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.one_thread
@@ -51,19 +52,9 @@ def speech(tmp_path_factory) -> list:
 
 @contextlib.contextmanager
 def running(recognizer, **limits):
-    """A server on a free loopback port, its event loop on a thread -> (url, server)."""
-    loop = asyncio.new_event_loop()
-    server = StreamServer(recognizer, ServerConfig(chunk_ms=320, **limits))
-    port = loop.run_until_complete(server.start("127.0.0.1", 0))
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
+    """A server on a free loopback port -> (url, server)."""
+    with running_server(recognizer, TIMEOUT, **limits) as (port, server):
         yield f"ws://127.0.0.1:{port}", server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(TIMEOUT)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(TIMEOUT)
-        loop.close()
 
 
 async def send_then_read(url: str, *messages, abort: bool = False) -> StreamRun:

@@ -65,7 +65,7 @@ def check_references(path: Path, fault: str, expected: dict[str, str]) -> str:
 
 
 def check_manifest_inputs(path: Path, fault: str, ids: list[str]) -> str:
-    from asr.cli.transcribe import _manifest_inputs
+    from asr.cli.inputs import manifest_inputs as _manifest_inputs
 
     errors: list[str] = []
     inputs = _manifest_inputs(path, errors)

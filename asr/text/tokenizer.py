@@ -11,8 +11,6 @@ from __future__ import annotations
 import io
 from typing import Iterable
 
-import sentencepiece as spm
-
 BLANK = 0  # the CTC blank's id: the head's first output
 FIRST_PIECE = 1  # id of sentencepiece piece 0; piece i is id i + FIRST_PIECE
 UNKNOWN = FIRST_PIECE  # sentencepiece's <unk> (trained as piece 0): text the pieces cannot spell
@@ -20,6 +18,8 @@ UNKNOWN = FIRST_PIECE  # sentencepiece's <unk> (trained as piece 0): text the pi
 
 class Tokenizer:
     def __init__(self, model_proto: bytes):
+        import sentencepiece as spm  # here, not at import: the model reads BLANK without sentencepiece
+
         self.model_proto = bytes(model_proto)
         self.sp = spm.SentencePieceProcessor(model_proto=self.model_proto)
 
@@ -47,6 +47,8 @@ class Tokenizer:
         texts = [t for t in texts if t]
         if not texts:
             raise ValueError("cannot train a tokenizer: no non-empty transcripts")
+        import sentencepiece as spm
+
         proto = io.BytesIO()
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(texts),
