@@ -18,7 +18,6 @@ final result changed, and per-chunk compute. Run on a quiet machine and again un
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path

@@ -159,22 +159,21 @@ class _Segmenter:
             self._encode_segment(n)
         yield self._finalize()
 
-    def _take(self, n: int) -> tuple[torch.Tensor, list[float]]:
-        """The first ``n`` pending frames, moved into the open segment -> (1, n, D), their dB."""
+    def _take(self, n: int) -> torch.Tensor:
+        """The first ``n`` pending frames, moved into the open segment -> (1, n, D)."""
         x = torch.stack(self.pending[:n])[None]  # (1, n, D)
-        energies = self.pending_db[:n]
         self.frames.append(x[0])
         self.energy.append(torch.stack(self.pending_energy[:n]))
         del self.pending[:n], self.pending_db[:n], self.pending_energy[:n]
         self.encoded += n
-        return x, energies
+        return x
 
     # chunked streaming ------------------------------------------------------------------
 
     @torch.inference_mode()
     def _encode_chunk(self, n: int) -> Iterator[StreamEvent]:
         offset = self.encoded
-        x, _ = self._take(n)
+        x = self._take(n)
         if self.options.partials == "segment" and self.rescore:  # the segment so far, full context, afresh
             decoder = self._new_decoder()
             whole = self.acoustic.segment_log_probs(torch.cat(self.frames)[None])  # (T', V)
@@ -200,7 +199,7 @@ class _Segmenter:
     # full context within a segment ------------------------------------------------------
 
     def _encode_segment(self, n: int) -> None:
-        x, _ = self._take(n)
+        x = self._take(n)
         log_probs = self.acoustic.segment_log_probs(x)  # (T', V)
         self.log_probs.append(log_probs)
         self.decoder.step(log_probs)
